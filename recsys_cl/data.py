@@ -1,6 +1,8 @@
 """Interaction sequences: loaders, the leave-one-out protocol, batches and a synthetic generator.
 
 Item ids are integers ``1..n_items``; ``0`` is the padding id (and the id masked items take).
+Loaders make the ids contiguous, so full ranking runs over exactly the items that occur; the file's
+own token of each id is kept in :attr:`InteractionSequences.item_tokens`.
 
 Protocol (S3Rec, CL4SRec, CoSeRec, ICLRec, MCLRec): for a user with time-ordered items
 ``s_1..s_n`` the last item is the test target (history ``s_1..s_{n-1}``), the second-to-last the
@@ -50,12 +52,14 @@ PUBLIC_URLS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class InteractionSequences:
-    """Every user's time-ordered item ids (``1..n_items``)."""
+    """Every user's time-ordered item ids (``1..n_items``); ``item_tokens[i - 1]`` is the file's
+    token of id ``i`` (``None``: the ids are the file's own)."""
 
     users: list[str]
     sequences: list[np.ndarray]
     n_items: int
     name: str = ""
+    item_tokens: list[str] | None = None
 
     def __post_init__(self) -> None:
         if len(self.users) != len(self.sequences):
@@ -70,6 +74,8 @@ class InteractionSequences:
                     f"{self.name or 'data'}: user {user} has item ids outside 1..{self.n_items} "
                     "(0 is the padding id)"
                 )
+        if self.item_tokens is not None and len(self.item_tokens) != self.n_items:
+            raise ValueError(f"{len(self.item_tokens)} item tokens for {self.n_items} item ids")
 
     @property
     def n_interactions(self) -> int:
@@ -101,7 +107,10 @@ def download(name: str, root: str | Path) -> Path:
 def load_txt(path: str | Path) -> InteractionSequences:
     """Read the ``user item_1 item_2 ...`` format (one user per line, items in time order).
 
-    Item ids must be positive integers (0 is reserved for padding); ``n_items`` is the largest id.
+    Item ids must be positive integers (0 is reserved for padding). Files whose ids already run
+    over ``1..max`` (the Amazon files of the S3Rec line) keep them; a file with unused ids in that
+    range (MovieLens raw movie ids) has its ids renumbered ``1..n_items`` in increasing order, the
+    original ids kept as ``item_tokens``.
     """
     path = Path(path)
     if not path.is_file():
@@ -138,8 +147,20 @@ def load_txt(path: str | Path) -> InteractionSequences:
             sequences.append(seq)
     if not sequences:
         raise ValueError(f"{path} holds no interactions")
-    n_items = int(max(s.max() for s in sequences))
-    return InteractionSequences(users, sequences, n_items, name=path.stem)
+    used = np.unique(np.concatenate(sequences))
+    if used[-1] == len(used):
+        return InteractionSequences(users, sequences, len(used), name=path.stem)
+    log.info(
+        "%s: %d distinct item ids between 1 and %d; renumbered 1..%d (item_tokens keeps the "
+        "file's ids)",
+        path.name,
+        len(used),
+        used[-1],
+        len(used),
+    )
+    sequences = [np.searchsorted(used, seq) + 1 for seq in sequences]
+    tokens = [str(i) for i in used]
+    return InteractionSequences(users, sequences, len(used), name=path.stem, item_tokens=tokens)
 
 
 def load_inter(path: str | Path) -> InteractionSequences:
@@ -166,7 +187,7 @@ def load_inter(path: str | Path) -> InteractionSequences:
     empty = (users == "") | (items == "")
     if empty.any():
         raise ValueError(f"{path}: empty user or item token on data line {int(empty.idxmax()) + 1}")
-    item_ids, _ = pd.factorize(items)
+    item_ids, tokens = pd.factorize(items)
     order = frame.assign(_item=item_ids + 1, _row=np.arange(len(frame)))
     if "timestamp" in columns:
         order["_time"] = pd.to_numeric(order[columns["timestamp"]], errors="raise")
@@ -176,7 +197,9 @@ def load_inter(path: str | Path) -> InteractionSequences:
     for user, group in grouped:
         user_list.append(str(user))
         sequences.append(group.to_numpy(dtype=np.int64))
-    return InteractionSequences(user_list, sequences, int(item_ids.max()) + 1, name=path.stem)
+    return InteractionSequences(
+        user_list, sequences, len(tokens), name=path.stem, item_tokens=[str(t) for t in tokens]
+    )
 
 
 def load_sequences(path: str | Path) -> InteractionSequences:

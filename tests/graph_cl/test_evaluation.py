@@ -1,13 +1,24 @@
-"""The random-split and public-split protocols and clustering scores."""
+"""The random-split, public-split and GRACE-script protocols and clustering scores."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+from sklearn.model_selection import GridSearchCV
+from sklearn.multiclass import OneVsRestClassifier
 from torch_geometric.data import Data
 
-from graph_cl.evaluation import EvalConfig, evaluate_embeddings, probe_public_split, random_splits
+from graph_cl.evaluation import (
+    EvalConfig,
+    evaluate_embeddings,
+    probe_grace_protocol,
+    probe_public_split,
+    random_splits,
+)
 
 
 def test_random_splits_are_disjoint_covering_and_seeded() -> None:
@@ -47,3 +58,56 @@ def test_public_split_needs_masks_and_labels() -> None:
 def test_bad_fractions_fail() -> None:
     with pytest.raises(ValueError, match="train_fraction"):
         EvalConfig(train_fraction=0.6, val_fraction=0.5)
+
+
+def _noisy_clusters(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    y = torch.tensor([3, 7, 9])[torch.arange(n) % 3]  # non-contiguous label values
+    centres = torch.randn(3, 8, generator=gen)
+    return centres[torch.arange(n) % 3] + 0.9 * torch.randn(n, 8, generator=gen), y
+
+
+def test_grace_protocol_equals_a_transcription_of_the_official_script() -> None:
+    emb, y = _noisy_clusters(200, seed=1)
+    ours = probe_grace_protocol(emb, y, num_splits=1, seed=5)
+    # GRACE's eval.py, step by step, on the split our seed draws (first 10% of the permutation)
+    train = torch.randperm(200, generator=torch.Generator().manual_seed(5)).numpy()[:20]
+    test = np.setdiff1d(np.arange(200), train)
+    x = emb.numpy().astype(np.float64)
+    x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    onehot = np.stack([y.numpy() == c for c in (3, 7, 9)], axis=1)
+    search = GridSearchCV(
+        OneVsRestClassifier(LogisticRegression(solver="liblinear")),
+        {"estimator__C": 2.0 ** np.arange(-10, 10)},
+        cv=5,
+    ).fit(x[train], onehot[train])
+    prob = search.predict_proba(x[test])
+    pred_onehot = prob == prob.max(axis=1, keepdims=True)
+    assert ours["accuracy"][0] == pytest.approx(
+        f1_score(onehot[test], pred_onehot, average="micro")
+    )
+    assert ours["macro_f1"][0] == pytest.approx(
+        f1_score(onehot[test], pred_onehot, average="macro")
+    )
+    assert 0.5 < ours["accuracy"][0] < 1.0  # a real classification problem, not a trivial one
+
+
+def test_grace_protocol_ignores_the_scale_of_each_embedding() -> None:
+    emb, y = _noisy_clusters(150, seed=2)
+    scale = torch.rand(150, 1, generator=torch.Generator().manual_seed(3)) * 10 + 0.1
+    plain = probe_grace_protocol(emb, y, num_splits=1, seed=0)
+    scaled = probe_grace_protocol(emb * scale, y, num_splits=1, seed=0)
+    assert scaled["accuracy"] == pytest.approx(plain["accuracy"])
+
+
+def test_grace_protocol_is_reported_and_checks_its_size() -> None:
+    emb, y = _noisy_clusters(150, seed=4)
+    out = evaluate_embeddings(
+        emb, Data(x=emb, y=y), EvalConfig(random_splits=0, grace_protocol_splits=1)
+    )
+    assert {"grace_protocol_accuracy", "grace_protocol_accuracy_std"} <= out.keys()
+    assert "random_accuracy" not in out
+    with pytest.raises(ValueError, match="only 4 training nodes"):
+        probe_grace_protocol(emb[:40], y[:40], num_splits=1, seed=0)
+    with pytest.raises(ValueError, match="grace_protocol_splits must be >= 0"):
+        EvalConfig(grace_protocol_splits=-1)

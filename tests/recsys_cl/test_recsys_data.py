@@ -29,7 +29,15 @@ def test_load_txt_reads_users_in_order(tmp_path):
     assert data.users == ["1", "2", "3"]
     assert [s.tolist() for s in data.sequences] == [[3, 1, 2], [2, 4], [5, 1, 1, 4]]
     assert data.n_items == 5
+    assert data.item_tokens is None  # ids 1..5 all occur: the file's ids are kept
     assert data.stats()["interactions"] == 9
+
+
+def test_load_txt_renumbers_ids_with_gaps_and_keeps_the_tokens(tmp_path):
+    data = load_txt(_write(tmp_path, "movies.txt", "1 3952 10 260\n2 10 3952 10\n"))
+    assert data.n_items == 3  # ranking runs over the 3 movies that occur, not 3,952 ids
+    assert [s.tolist() for s in data.sequences] == [[3, 1, 2], [1, 3, 1]]
+    assert data.item_tokens == ["10", "260", "3952"]
 
 
 @pytest.mark.parametrize(
@@ -64,6 +72,7 @@ def test_load_inter_orders_by_timestamp_and_maps_tokens(tmp_path):
     by_user = dict(zip(data.users, (s.tolist() for s in data.sequences), strict=True))
     assert by_user == {"u1": [2, 3, 1], "u2": [2, 1]}
     assert data.n_items == 3
+    assert data.item_tokens == ["A", "B", "C"]
 
 
 def test_load_inter_without_timestamp_keeps_file_order_and_checks_columns(tmp_path):
@@ -176,9 +185,13 @@ def test_synthetic_sequences_follow_the_planted_chain():
 @pytest.mark.realdata
 @pytest.mark.parametrize(
     ("name", "users", "items", "interactions"),
-    [("Beauty.txt", 22363, 12101, 198502), ("Sports_and_Outdoors.txt", 35598, 18357, 296337)],
+    [
+        ("Beauty.txt", 22363, 12101, 198502),
+        ("Sports_and_Outdoors.txt", 35598, 18357, 296337),
+        ("ml-1m_item5core.txt", 6040, 3416, 999611),
+    ],
 )
-def test_amazon_files_match_the_published_statistics(data_dir, name, users, items, interactions):
+def test_real_files_match_the_published_statistics(data_dir, name, users, items, interactions):
     path = data_dir / "recsys" / name
     if not path.is_file():
         pytest.skip(f"{path} not present")
