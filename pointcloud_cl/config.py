@@ -57,19 +57,26 @@ class ModelConfig:
 
 @dataclass
 class PRCConfig:
+    """CALICO PRC (``pointcloud_cl.prc``): N = M = 1024, alpha = 0.5; views rotated in
+    [-90, 90] degrees and scaled in [0.9, 1.1] (CALICO's augmentation as reported by reviews of
+    the paper). ``scene_points`` (RAPC's K) and ``temperature`` are not confirmed."""
+
     projection_dim: int = 128
     region_points: int = 1024
     background_points: int = 1024
     scene_points: int = 1024
     temperature: float = 0.07
     alpha: float = 0.5
-    max_rotation: float = 3.141592653589793
-    scale_min: float = 0.95
-    scale_max: float = 1.05
+    max_rotation: float = 1.5707963267948966
+    scale_min: float = 0.9
+    scale_max: float = 1.1
 
 
 @dataclass
 class RADConfig:
+    """CALICO RAD (``pointcloud_cl.rad``); ``cells_per_region`` is a compute cap of ours and
+    ``temperature`` is not confirmed against the paper."""
+
     projection_dim: int = 128
     cells_per_region: int = 8
     temperature: float = 0.07

@@ -62,7 +62,9 @@ def test_regions_are_pure_objects_on_synthetic_scans(frames) -> None:
     owner = np.full(len(frame.points), -1)
     for index, box in enumerate(frame.boxes):
         owner[points_in_box(frame.points[:, :3], box, margin=0.1)] = index
-    assert region.max() >= 8  # most of the 12 objects become regions
+    # half of the 12 objects become regions; the official heuristics drop single visible faces
+    # (side ratio < 0.1) and footprints under 0.25 m^2 (cones)
+    assert region.max() + 1 >= 6
     for r in range(region.max() + 1):
         boxes, counts = np.unique(owner[region == r], return_counts=True)
         assert counts.max() / counts.sum() > 0.95 and boxes[counts.argmax()] >= 0  # one object each
