@@ -10,7 +10,9 @@ inference needs no graph), and neighbours are pulled together by the influence c
 with positive weights p = A_norm^r (SCGC: the r-th power of the row-normalised adjacency with self
 loops) or the "influence" p = sum_{q=1..r} A_norm^q (SCGC*, the IAC loss). This is the neighbour
 contrast of Graph-MLP (Hu et al. 2021): the log of the weighted positive mass, i.e.
-``shared.losses.weighted_info_nce`` in its ``positive_form="in"``.
+``shared.losses.weighted_info_nce`` in its ``positive_form="in"``. (The official code, after
+Graph-MLP, sets the self-similarity to 0 instead of removing the self pair, so each node also
+counts itself, with weight p_ii and similarity 0, in both sums; here self pairs are excluded.)
 Clustering is DEC's (Xie et al. 2016): Student-t soft assignments q_ik proportional to
 (1 + ||z_i - mu_k||^2)^-1 to learnable centroids mu (initialised by k-means), sharpened targets
 p_ik = (q_ik^2 / f_k) / sum_l (q_il^2 / f_l), f_k = sum_i q_ik, and KL(P || Q). SCGC adds an MLP
@@ -18,8 +20,12 @@ decoder with a reconstruction loss; SCGC* drops it (about half the parameters):
 
     L = alpha * L_IAC + beta * KL(P || Q) [+ ||x - x_hat||^2 / (N F) for SCGC].
 
-The official code initialises the encoder from SDCN's pretrained autoencoders; here it is trained
-from scratch. The similarity matrix is N x N: SCGC targets graphs of up to a few tens of
+Initialisation (official ``train.py``, which loads SDCN's pretrained autoencoder, Bo et al. 2020,
+``pretrain_ae.py``): before the first step the encoder and a mirrored decoder are trained as an
+autoencoder on the node features, ``||x - dec(enc(x))||^2`` (Adam, lr 1e-3, mini-batches of 256,
+``ae_epochs`` = 30 in SDCN; 0 trains from scratch), then DEC's centroids are initialised by k-means
+on the encoder output. The decoder is kept for SCGC's reconstruction term and unused by SCGC*.
+The similarity matrix is N x N: SCGC targets graphs of up to a few tens of
 thousands of nodes (``max_nodes`` caps the nodes contrasted per step).
 """
 
@@ -52,8 +58,13 @@ class SCGCConfig:
     alpha: float = 1.0
     beta: float = 0.1
     max_nodes: int = 0
+    ae_epochs: int = 30
+    ae_lr: float = 1e-3
+    ae_batch_size: int = 256
 
     def __post_init__(self) -> None:
+        if self.ae_epochs < 0 or self.ae_batch_size < 1 or not self.ae_lr > 0:
+            raise ValueError("scgc.ae_epochs must be >= 0, ae_batch_size >= 1 and ae_lr > 0")
         if self.order < 1:
             raise ValueError(f"scgc.order must be >= 1, got {self.order}")
         if self.num_clusters < 2:
@@ -120,7 +131,7 @@ class SCGC(nn.Module):
         self.cfg = cfg
         dims = [in_dim, *cfg.hidden_dims, cfg.out_dim]
         self.encoder = mlp(dims)
-        self.decoder = mlp(dims[::-1]) if cfg.decoder else None
+        self.decoder = mlp(dims[::-1]) if cfg.decoder or cfg.ae_epochs else None
         self.centroids = nn.Parameter(torch.zeros(cfg.num_clusters, cfg.out_dim))
         self.register_buffer("initialised", torch.zeros((), dtype=torch.bool))
         self._weights: Tensor | None = None
@@ -133,14 +144,40 @@ class SCGC(nn.Module):
             )
         return self._weights
 
+    def pretrain_autoencoder(self, x: Tensor) -> list[float]:
+        """SDCN's autoencoder pretraining (module docstring); returns the mean loss per epoch."""
+        if self.decoder is None:
+            raise ValueError("autoencoder pretraining needs the decoder: set scgc.ae_epochs > 0")
+        params = [*self.encoder.parameters(), *self.decoder.parameters()]
+        optimizer = torch.optim.Adam(params, lr=self.cfg.ae_lr)
+        losses = []
+        with torch.enable_grad():
+            for _ in range(self.cfg.ae_epochs):
+                total = 0.0
+                for rows in torch.randperm(x.shape[0], device=x.device).split(
+                    self.cfg.ae_batch_size
+                ):
+                    loss = F.mse_loss(self.decoder(self.encoder(x[rows])), x[rows])
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    total += float(loss) * len(rows)
+                losses.append(total / x.shape[0])
+        for param in params:
+            param.grad = None
+        return losses
+
     @torch.no_grad()
     def initialise_centroids(self, x: Tensor) -> None:
-        """k-means on the current embeddings (as the official code does before training)."""
+        """Autoencoder pretraining (``ae_epochs`` > 0), then k-means on the embeddings (as the
+        official code does before training)."""
         if x.shape[0] < self.cfg.num_clusters:
             raise ValueError(
                 f"{self.cfg.num_clusters} clusters for {x.shape[0]} nodes: use at most as many "
                 "clusters as nodes"
             )
+        if self.cfg.ae_epochs:
+            self.pretrain_autoencoder(x)
         z = self.encoder(x).cpu().numpy()
         km = KMeans(self.cfg.num_clusters, n_init=10, random_state=0).fit(z)
         self.centroids.copy_(torch.as_tensor(km.cluster_centers_, dtype=self.centroids.dtype))
@@ -160,7 +197,7 @@ class SCGC(nn.Module):
         contrast = influence_contrast(z, pos, self.cfg.temperature)
         loss = self.cfg.alpha * contrast + self.cfg.beta * kl
         out = {"contrast": contrast, "kl": kl}
-        if self.decoder is not None:
+        if self.cfg.decoder:
             recon = F.mse_loss(self.decoder(z), x)
             loss = loss + recon
             out["reconstruction"] = recon

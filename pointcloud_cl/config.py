@@ -59,7 +59,8 @@ class ModelConfig:
 class PRCConfig:
     """CALICO PRC (``pointcloud_cl.prc``): N = M = 1024, alpha = 0.5; views rotated in
     [-90, 90] degrees and scaled in [0.9, 1.1] (CALICO's augmentation as reported by reviews of
-    the paper). ``scene_points`` (RAPC's K) and ``temperature`` are not confirmed."""
+    the paper; no flip, ``flip: true`` adds a random y-flip). ``scene_points`` (RAPC's K) and
+    ``temperature`` are not confirmed."""
 
     projection_dim: int = 128
     region_points: int = 1024
@@ -70,6 +71,7 @@ class PRCConfig:
     max_rotation: float = 1.5707963267948966
     scale_min: float = 0.9
     scale_max: float = 1.1
+    flip: bool = False
 
 
 @dataclass

@@ -74,7 +74,7 @@ def _prc(cfg: PointcloudExperiment, train: FrameSet) -> tuple[PointRegionContras
         p.temperature,
         p.alpha,
     )
-    augmentation = ViewAugmentation(p.max_rotation, (p.scale_min, p.scale_max))
+    augmentation = ViewAugmentation(p.max_rotation, (p.scale_min, p.scale_max), p.flip)
 
     def batch(index: list[int], rng: np.random.Generator):
         return make_point_views(

@@ -73,3 +73,29 @@ def test_scgc_step_and_clusters(decoder: bool) -> None:
         SCGC(8, SCGCConfig(hidden_dims=[4], out_dim=2, num_clusters=7)).initialise_centroids(
             torch.randn(5, 8)
         )
+
+
+def test_autoencoder_pretraining_lowers_the_reconstruction_error() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(80, 3) @ torch.randn(3, 8)  # rank 3: a 4-dim code can reconstruct it
+    method = SCGC(
+        8, SCGCConfig(hidden_dims=[16], out_dim=4, num_clusters=3, ae_epochs=40, ae_batch_size=8)
+    )
+    losses = method.pretrain_autoencoder(x)
+    assert len(losses) == 40 and losses[-1] < 0.5 * losses[0]
+    assert all(p.grad is None for p in method.parameters())
+    with pytest.raises(ValueError, match="needs the decoder"):
+        SCGC(
+            8, SCGCConfig(hidden_dims=[16], out_dim=4, num_clusters=3, ae_epochs=0)
+        ).pretrain_autoencoder(x)
+
+
+def test_scgc_star_keeps_the_decoder_out_of_its_loss() -> None:
+    torch.manual_seed(0)
+    data = stochastic_block_model(60, 3, 5.0, 1.0, 8, 1.0, seed=0)
+    star = SCGC(8, SCGCConfig(hidden_dims=[16], out_dim=4, num_clusters=3, ae_epochs=2))
+    out = star.training_step(data)
+    assert "reconstruction" not in out and bool(star.initialised)
+    out["loss"].backward()
+    assert all(p.grad is None for p in star.decoder.parameters())
+    assert SCGC(8, SCGCConfig(hidden_dims=[16], out_dim=4, ae_epochs=0)).decoder is None
