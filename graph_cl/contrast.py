@@ -5,18 +5,26 @@ memory twin ``tiled_info_nce`` for large graphs): GRACE uses the NT-Xent form wi
 negatives (Zhu et al. 2020, Eq. 1), gCooL the cross-view form (its node contrast).
 
 ``reweighted_community_contrast`` is gCooL's ReSC (Li, Jing, Tong 2022, Sec. 4.2; official code
-github.com/lblaoke/gCooL, ``community_contrast``): each node of view a is contrasted with the
-community centroids of view b. With psi_i the community of node i in view b (argmax of its
-assignment), c_k the mean of the view-b embeddings of community k (a constant, no gradient) and
+github.com/lblaoke/gCooL, src/model.py, ``gCooL.community_contrast``): each node of view a is
+contrasted with the community centroids of view b. With psi_i the community of node i in view b
+(argmax of its assignment), c_k the mean of the view-b embeddings of community k (a constant, no
+gradient; the zero vector for a community no node chose, as in the official code) and
 s(h, c) = <h, c> / tau,
 
     l_i = -log( exp(s(h_i, c_psi_i)) /
                ( exp(s(h_i, c_psi_i)) + sum_{k != psi_i} w(psi_i, k) exp(s(h_i, c_k)) ) ),
     w(k, l) = exp(-gamma ||c_k - c_l||^2),
 
-the communal negatives reweighted by an RBF of the distance between communities. This is
-exactly ``shared.losses.weighted_info_nce`` with candidates = centroids, a one-hot positive weight
-on psi_i and negative weights w(psi_i, .); communities that no node chose are removed (weight 0).
+the communal negatives reweighted by an RBF of the distance between communities. All K
+centroids take part: an empty community is a zero centroid, a negative with s = 0 (the official
+code's behaviour). This is exactly ``shared.losses.weighted_info_nce`` with candidates = centroids,
+a one-hot positive weight on psi_i and negative weights w(psi_i, .).
+
+The weights follow the paper. The official code applies them only on its ``similarity='RBF'``
+path, whose similarity is exp(-||h - c||^2 / tau^2); its default (and the one ``main.py`` uses)
+is ``'cos'``, with unit weights, so there gamma is unused. With unit-norm embeddings the
+centroids have norm <= 1, so ||c_k - c_l||^2 <= 4 and at the published gamma (2e-5 to 8e-5) the
+weights lie within 3.2e-4 of 1: the two readings differ by less than that.
 """
 
 from __future__ import annotations
@@ -61,10 +69,9 @@ def reweighted_community_contrast(
     num_communities = assignment_other.shape[1]
     communities = assignment_other.detach().argmax(dim=1)
     centroids = community_centroids(h_other.detach(), communities, num_communities)
-    occupied = torch.bincount(communities, minlength=num_communities) > 0
     community_weight = torch.exp(-gamma * torch.cdist(centroids, centroids).pow(2))
-    neg_weight = community_weight[communities] * occupied.to(h_anchor.dtype)
     pos_weight = F.one_hot(communities, num_communities).to(h_anchor.dtype)
+    neg_weight = community_weight[communities]
     return weighted_info_nce(
         h_anchor, centroids, pos_weight, neg_weight, temperature, normalize=False
     )

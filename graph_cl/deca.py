@@ -18,9 +18,12 @@ DeCA minimises (the form of the official implementation, github.com/lblaoke/gCoo
 i.e. it raises the density of edges inside communities, lowers it between communities, and the
 last term (the mean squared norm of the assignment rows, halved) penalises over-confident
 assignments. F is computed edge by edge, F = R[src]^T R[dst], in O(E K) memory: no dense N x N
-adjacency is ever built. As in the official code, the assignment uses the embeddings detached,
-so L_DeCA trains the centroids while ReSC (``graph_cl.gcool``) trains the encoder with the
-resulting communities.
+adjacency is ever built. The official code fills a binary dense A (A[src, dst] = 1), so a repeated
+edge counts once there; the graphs here are coalesced (``graph_cl.data.validate_graph``) and the
+views only remove edges, so each edge appears once and both forms agree. As in the official code
+(src/model.py, ``gCooL.community_assign``), the assignment uses the embeddings detached, so L_DeCA
+trains the centroids while ReSC (``graph_cl.gcool``) trains the encoder with the resulting
+communities.
 """
 
 from __future__ import annotations

@@ -1,28 +1,44 @@
 """gCooL: Graph Communal Contrastive Learning (Li, Jing, Tong 2022, WWW 2022, arXiv 2110.14863;
-official code github.com/lblaoke/gCooL).
+official code github.com/lblaoke/gCooL: src/model.py, main.py, param/*.json).
 
-Per edge layer, two views (edge dropping + feature masking) go through the shared GCN encoder and
-a projection head with unit-norm output, h1 and h2. Three terms:
+Per edge layer, two views (edge dropping + feature masking) go through the GCN encoder and a
+projection head with unit-norm output, h1 and h2. Three terms:
 
 - node contrast: cross-view InfoNCE,
   l_i = -log( e^{<h1_i, h2_i>/tau} / sum_j e^{<h1_i, h2_j>/tau} ),
-  symmetrised (``shared.losses.info_nce`` with ``intra_view_negatives=False``; the official code
-  averages the view-1 direction with itself, ``s21 = s12``, here both directions count);
+  symmetrised (``shared.losses.info_nce`` with ``intra_view_negatives=False``). The official
+  ``gCooL.node_contrast`` sets ``s21 = s12`` (model.py l. 76), so its "second direction" repeats
+  the first and only the view-1 anchors count; here both directions count, as in GRACE;
 - DeCA (``graph_cl.deca.DenseCommunityAggregation``): learnable centroids and soft assignments
   R1, R2 of each view, trained to raise intra- and lower inter-community edge density;
 - ReSC (``graph_cl.contrast.reweighted_community_contrast``): each node of one view against the
   community centroids of the other view, negatives reweighted by exp(-gamma ||c_k - c_l||^2).
 
-Joint objective at epoch e (official schedule: DeCA first, then ReSC, both fading out):
+Joint objective at epoch e = 0, 1, ... (official ``gCooL.fit``: DeCA first, then ReSC, both
+fading out):
 
     coef = exp(-e / stride),  alpha = max(0, 1 - e / (alpha_rate * stride)),
     L = L_node + alpha * ( coef * (L_DeCA(R1) + L_DeCA(R2)) / 2
                            + (1 - coef) * (ReSC(h1 -> view 2) + ReSC(h2 -> view 1)) / 2 ).
 
-Multiplex graphs (Sec. 4.3): one encoder per edge layer, the per-layer objectives averaged with
-one set of community centroids shared by all layers (the layers describe the same communities),
-and the node representation is the mean of the layer encoders' outputs
-(``graph_cl.two_view``).
+The official ``main.py`` never passes ``alpha_rate``, so every published run uses 0.2: the
+community terms act during the first 0.2 * stride epochs only (100 at stride 500, 200 at 1000).
+After that the centroids get a zero gradient (Adam's weight decay still moves them a little) while
+the encoder keeps training, so ``communities`` at the end of a longer run reads centroids that
+stopped learning at epoch alpha_rate * stride.
+
+Differences from the official code that live outside this module: the official views are GCA's
+adaptive ones (degree / PageRank weighted edge dropping and feature masking, ``drop_scheme`` in
+param/*.json), ours are GRACE's uniform ones (``graph_cl.views``); the official encoder applies
+one activation module after both GCN layers (a single shared PReLU slope), ours one per layer.
+
+Multiplex graphs: the official repository has no multiplex code (src/ and main.py handle one
+edge set; its data sets are WikiCS, Amazon-Computers/Photo and Coauthor-CS) and the paper's
+multiplex section could not be checked against a stored copy, so this adaptation is ours
+(``graph_cl.two_view``): one encoder per edge layer, one projection head and one set of DeCA
+centroids shared by all layers (the layers describe the same nodes and communities), the
+per-layer objectives averaged, and the node representation is the mean of the layer encoders'
+outputs.
 """
 
 from __future__ import annotations

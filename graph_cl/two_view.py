@@ -3,8 +3,10 @@ layer, a projection head, the optional POT regulariser, and ``embed``.
 
 A graph batch is a validated ``torch_geometric.data.Data`` (``graph_cl.data.validate_graph``);
 a multiplex graph carries its layers in ``edge_index_layers``. Each layer l has its own encoder
-f_l; the node representation used downstream is the mean over layers, (1/L) sum_l f_l(X, A_l), and
-the training loss is the mean of the per-layer objectives (one layer: the plain method).
+f_l; the projection head (and, in gCooL, the community centroids) is shared by all layers; the
+node representation used downstream is the mean over layers, (1/L) sum_l f_l(X, A_l), and the
+training loss is the mean of the per-layer objectives (one layer: the plain method). Neither
+GRACE's nor gCooL's official code has a multiplex variant: this adaptation is ours.
 """
 
 from __future__ import annotations

@@ -14,10 +14,14 @@ from graph_cl.contrast import community_centroids, node_contrast, reweighted_com
 def _resc_reference(
     h1: torch.Tensor, h2: torch.Tensor, r2: torch.Tensor, tau: float, gamma: float
 ) -> float:
-    """Loop form of ReSC: node i of view 1 against the community centroids of view 2."""
+    """Loop form of ReSC: node i of view 1 against the community centroids of view 2 (an empty
+    community is a zero centroid, as in the official code)."""
     k = r2.shape[1]
     comm = r2.argmax(dim=1)
-    cents = {c: h2[comm == c].mean(dim=0) for c in range(k) if (comm == c).any()}
+    cents = {
+        c: h2[comm == c].mean(dim=0) if (comm == c).any() else torch.zeros(h2.shape[1])
+        for c in range(k)
+    }
     total = 0.0
     for i in range(h1.shape[0]):
         own = int(comm[i])
@@ -37,7 +41,7 @@ def test_resc_matches_the_reference(gamma: float) -> None:
     torch.manual_seed(0)
     h1, h2 = F.normalize(torch.randn(40, 6), dim=1), F.normalize(torch.randn(40, 6), dim=1)
     r2 = torch.softmax(3 * torch.randn(40, 5), dim=1)
-    r2[:, 4] = 0.0  # community 4 is empty: it must not act as a negative
+    r2[:, 4] = 0.0  # community 4 is empty: a zero centroid, a negative with similarity 0
     got = reweighted_community_contrast(h1, h2, r2, 0.5, gamma)
     assert got.item() == pytest.approx(_resc_reference(h1, h2, r2, 0.5, gamma), rel=1e-5)
 
