@@ -1,8 +1,10 @@
 """GCN encoder and projection head shared by GRACE, gCooL and POT.
 
 ``GCNEncoder`` follows GRACE's encoder: k GCN layers (Kipf & Welling 2017) with widths
-in -> hidden -> ... -> out, each followed by the activation (also after the last layer). The
-projection head is GRACE's two-layer MLP ``fc2(elu(fc1(z)))``.
+in -> hidden -> ... -> out, each followed by the activation (also after the last layer). As in
+GRACE's, GCA's and gCooL's official ``Encoder`` (one ``activation`` object applied after every
+layer), a single activation module serves all layers: with PReLU, one learnable slope shared by
+the layers. The projection head is GRACE's two-layer MLP ``fc2(elu(fc1(z)))``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ class GCNEncoder(nn.Module):
         hidden_dim: width of the inner layers (GRACE uses 2 * out_dim).
         out_dim: embedding size.
         num_layers: k >= 1.
-        activation: one of ``ACTIVATIONS``; each layer has its own (PReLU has a learnable slope).
+        activation: one of ``ACTIVATIONS``; one module applied after every layer (PReLU: one
+            learnable slope shared by all layers).
     """
 
     def __init__(
@@ -47,11 +50,11 @@ class GCNEncoder(nn.Module):
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         dims = [in_dim] + [hidden_dim] * (num_layers - 1) + [out_dim]
         self.convs = nn.ModuleList(GCNConv(a, b, cached=False) for a, b in pairwise(dims))
-        self.acts = nn.ModuleList(make_activation(activation) for _ in range(num_layers))
+        self.act = make_activation(activation)
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        for conv, act in zip(self.convs, self.acts, strict=True):
-            x = act(conv(x, edge_index))
+        for conv in self.convs:
+            x = self.act(conv(x, edge_index))
         return x
 
 

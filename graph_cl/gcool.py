@@ -27,10 +27,10 @@ After that the centroids get a zero gradient (Adam's weight decay still moves th
 the encoder keeps training, so ``communities`` at the end of a longer run reads centroids that
 stopped learning at epoch alpha_rate * stride.
 
-Differences from the official code that live outside this module: the official views are GCA's
-adaptive ones (degree / PageRank weighted edge dropping and feature masking, ``drop_scheme`` in
-param/*.json), ours are GRACE's uniform ones (``graph_cl.views``); the official encoder applies
-one activation module after both GCN layers (a single shared PReLU slope), ours one per layer.
+Views: the official code always uses GCA's adaptive views (degree / PageRank / eigenvector
+weighted edge dropping and feature masking, ``drop_scheme`` in param/*.json); here they are
+``views.scheme`` (``graph_cl.views``), whose default "uniform" is GRACE's views (the Cora configs
+keep it: the official repository has no Cora setting).
 
 Multiplex graphs: the official repository has no multiplex code (src/ and main.py handle one
 edge set; its data sets are WikiCS, Amazon-Computers/Photo and Coauthor-CS) and the paper's

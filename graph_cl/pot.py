@@ -123,7 +123,7 @@ class NodeCompactness(nn.Module):
         conv1, conv2 = encoder.convs
         xw = conv1.lin(x)
         clean = _normalized_adjacency(edge_index, x.shape[0])
-        hidden = encoder.acts[0](torch.sparse.mm(clean, xw) + conv1.bias)
+        hidden = encoder.act(torch.sparse.mm(clean, xw) + conv1.bias)
         return xw, conv2.lin(hidden)
 
     def _score(
@@ -139,7 +139,7 @@ class NodeCompactness(nn.Module):
     ) -> Tensor:
         n = x.shape[0]
         conv1, conv2 = encoder.convs
-        slope = _negative_slope(encoder.acts[0])
+        slope = _negative_slope(encoder.act)
         edges, lo, up = self.adjacency_bounds(edge_index, n, rate)
         mid = _sparse(edges, (up + lo) / 2, n)
         rad = _sparse(edges, (up - lo) / 2, n)

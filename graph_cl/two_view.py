@@ -16,7 +16,7 @@ from torch_geometric.data import Data
 
 from graph_cl.encoders import EncoderConfig, ProjectionHead
 from graph_cl.pot import NodeCompactness, POTConfig
-from graph_cl.views import ViewConfig, two_views
+from graph_cl.views import ViewConfig, ViewWeights, two_views, view_weights
 
 
 def edge_layers(data: Data) -> list[Tensor]:
@@ -31,7 +31,9 @@ class TwoViewGraphMethod(nn.Module):
     Args:
         in_dim: node feature size.
         encoder: GCN and projection sizes.
-        views: corruption rates of the two views.
+        views: corruption rates and scheme of the two views; an adaptive (GCA) scheme's
+            centrality weights are computed once per edge layer, on the first graph it trains
+            on, and reused while the graph keeps its sizes.
         pot: POT regulariser settings (``kappa = 0`` disables it).
         num_edge_layers: 1 for a plain graph, L for an L-layer multiplex graph.
         normalize_projection: L2-normalise projected embeddings (gCooL) or not (GRACE).
@@ -54,7 +56,13 @@ class TwoViewGraphMethod(nn.Module):
         self.projector = ProjectionHead(
             encoder.out_dim, encoder.proj_dim, normalize=normalize_projection
         )
+        if pot.kappa > 0 and views.scheme != "uniform":
+            raise ValueError(
+                f"POT's compactness bound assumes uniform edge dropping, but views.scheme is "
+                f"{views.scheme!r}: use views.scheme=uniform with pot.kappa > 0"
+            )
         self.views = views
+        self._view_weights: list[ViewWeights | None] = [None] * num_edge_layers
         self.pot_cfg = pot
         self.compactness = (
             NodeCompactness((views.drop_edge_1, views.drop_edge_2)) if pot.kappa > 0 else None
@@ -75,11 +83,23 @@ class TwoViewGraphMethod(nn.Module):
             )
         return layers
 
+    def _weights(self, layer: int, x: Tensor, edge_index: Tensor) -> ViewWeights | None:
+        """The cached GCA weights of edge layer ``layer`` (None for uniform views)."""
+        if self.views.scheme == "uniform":
+            return None
+        cached = self._view_weights[layer]
+        if cached is None or not cached.fits(x, edge_index):  # on the CPU: deterministic sums
+            cached = view_weights(x.cpu(), edge_index.cpu(), self.views)
+        cached = cached.to(edge_index.device)
+        self._view_weights[layer] = cached
+        return cached
+
     def training_step(self, batch: Data) -> dict[str, Tensor]:
         totals: dict[str, Tensor] = {}
         layers = self._layers(batch)
-        for encoder, edge_index in zip(self.encoders, layers, strict=True):
-            (x1, e1), (x2, e2) = two_views(batch.x, edge_index, self.views)
+        for layer, (encoder, edge_index) in enumerate(zip(self.encoders, layers, strict=True)):
+            weights = self._weights(layer, batch.x, edge_index)
+            (x1, e1), (x2, e2) = two_views(batch.x, edge_index, self.views, weights)
             z1, z2 = encoder(x1, e1), encoder(x2, e2)
             losses = self.objective(self.projector(z1), self.projector(z2), e1, e2)
             if self.compactness is not None:
