@@ -111,3 +111,25 @@ def test_grace_protocol_is_reported_and_checks_its_size() -> None:
         probe_grace_protocol(emb[:40], y[:40], num_splits=1, seed=0)
     with pytest.raises(ValueError, match="grace_protocol_splits must be >= 0"):
         EvalConfig(grace_protocol_splits=-1)
+
+
+def test_public_split_with_several_masks_averages_them() -> None:
+    emb, y = _noisy_clusters(120, seed=6)
+    gen = torch.Generator().manual_seed(0)
+    train = torch.rand(120, 3, generator=gen) < 0.3
+    val = ~train & (torch.rand(120, 3, generator=gen) < 0.5)
+    test = ~train.any(1) & ~val.any(1)
+    data = Data(x=emb, y=y, train_mask=train, val_mask=val, test_mask=test)
+    per_split = [
+        probe_public_split(
+            emb,
+            Data(x=emb, y=y, train_mask=train[:, i], val_mask=val[:, i], test_mask=test),
+            seed=i,
+        )["accuracy"]
+        for i in range(3)
+    ]
+    assert probe_public_split(emb, data)["accuracy"] == pytest.approx(np.mean(per_split))
+    with pytest.raises(ValueError, match="different numbers of splits"):
+        probe_public_split(
+            emb, Data(x=emb, y=y, train_mask=train, val_mask=val[:, :2], test_mask=test)
+        )
