@@ -22,7 +22,7 @@ import random
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -115,18 +115,24 @@ def move_to_device(batch: Any, device: torch.device) -> Any:
 
 
 def batch_size_of(batch: Any) -> int:
-    """Leading dimension of the first tensor found in ``batch`` (PyG graphs: their node count)."""
+    """Samples in ``batch``: its integer ``batch_size`` attribute when it has one, a PyG graph's
+    node count, else the leading dimension of the first tensor found (searching mappings,
+    sequences and dataclass fields in order)."""
     if isinstance(batch, Tensor):
         return int(batch.shape[0]) if batch.dim() else 1
+    size = getattr(batch, "batch_size", None)
+    if isinstance(size, int) and not isinstance(size, bool):
+        return size
     if hasattr(batch, "num_nodes") and isinstance(batch.num_nodes, int):
         return batch.num_nodes
-    items = (
-        batch.values()
-        if isinstance(batch, Mapping)
-        else batch
-        if isinstance(batch, list | tuple)
-        else ()
-    )
+    if is_dataclass(batch) and not isinstance(batch, type):
+        items = (getattr(batch, f.name) for f in fields(batch))
+    elif isinstance(batch, Mapping):
+        items = batch.values()
+    elif isinstance(batch, list | tuple):
+        items = batch
+    else:
+        items = ()
     for item in items:
         size = batch_size_of(item)
         if size:

@@ -9,6 +9,7 @@ from shared.losses import info_nce
 from shared.training import (
     Trainer,
     TrainerConfig,
+    batch_size_of,
     load_checkpoint,
     move_to_device,
     save_checkpoint_atomic,
@@ -236,3 +237,24 @@ def test_amp_on_cpu_runs_in_bfloat16(tmp_path):
 
     Trainer(config(tmp_path, epochs=1, amp=True), Probe()).fit(make_loader())
     assert seen[0] == torch.bfloat16
+
+
+def test_batch_size_of_reads_tensors_mappings_dataclasses_and_batch_size() -> None:
+    from dataclasses import dataclass
+
+    @dataclass
+    class Scans:
+        batch_size: int
+        points: Tensor
+
+    @dataclass
+    class Views:
+        scans: tuple[Scans, Scans]
+        xyz: Tensor
+
+    assert batch_size_of(torch.zeros(5, 3)) == 5
+    assert batch_size_of({"x": torch.zeros(4, 2), "y": torch.zeros(9)}) == 4
+    assert batch_size_of([torch.tensor(1.0), torch.zeros(3)]) == 1
+    views = Views((Scans(2, torch.zeros(700, 3)),) * 2, torch.zeros(700, 3))
+    assert batch_size_of(views) == 2  # the scans, not the 700 points
+    assert batch_size_of("no tensors") == 0
