@@ -14,8 +14,9 @@ of ``shared.evaluation``.
   predictions, as sklearn's ``GridSearchCV`` scores a multilabel target); the test prediction is the
   argmax of the per-class probabilities. There is no validation split, and C is chosen on far
   fewer nodes per fold than the validation set of the random-split protocol gives.
-- Clustering: k-means NMI / ARI of the embeddings against the labels, and the NMI / ARI of a
-  given partition (DeCA's communities) against the labels.
+- Clustering: k-means NMI / ARI / accuracy (Hungarian-matched, the ACC of clustering papers) of
+  the embeddings against the labels, and the same scores of a given partition (DeCA's
+  communities, SCGC's DEC clusters).
 """
 
 from __future__ import annotations
@@ -188,8 +189,10 @@ def evaluate_embeddings(
             out[f"grace_protocol_{name}"], out[f"grace_protocol_{name}_std"] = mean, std
     if cfg.clustering:
         scores = cluster_scores(emb, y, seed=cfg.seed)
-        out["kmeans_nmi"], out["kmeans_ari"] = scores["nmi"], scores["ari"]
+        for name in ("nmi", "ari", "acc"):
+            out[f"kmeans_{name}"] = scores[name]
     if communities is not None:
         scores = partition_scores(communities.cpu(), y)
-        out["community_nmi"], out["community_ari"] = scores["nmi"], scores["ari"]
+        for name in ("nmi", "ari", "acc"):
+            out[f"community_{name}"] = scores[name]
     return out

@@ -46,6 +46,7 @@ def test_label_embeddings_score_perfectly() -> None:
     assert out["random_accuracy"] == 1.0 and out["random_accuracy_std"] == 0.0
     assert out["public_accuracy"] == 1.0 and out["kmeans_nmi"] == pytest.approx(1.0)
     assert out["community_nmi"] == pytest.approx(1.0)
+    assert out["kmeans_acc"] == out["community_acc"] == 1.0  # a relabelled partition is perfect
 
 
 def test_public_split_needs_masks_and_labels() -> None:
