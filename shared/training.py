@@ -35,6 +35,8 @@ from shared.config import save_config
 
 log = logging.getLogger("contrast")
 
+_NAN_ADVICE = "lower the learning rate, enable trainer.grad_clip, or check the inputs for NaN"
+
 CHECKPOINT_FORMAT = "contrastive-suite/checkpoint-v1"
 
 
@@ -295,6 +297,12 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self._csv: Any = None
         self._tb: Any = None
+        # Reading a loss on the host waits for the device. On the CPU that is free, so losses are
+        # read (and checked for NaN before the update) every step; on an accelerator they stay on
+        # the device and are read every ``host_read_every_s`` seconds, at logged steps and at the
+        # end of an epoch, so the device never idles between steps.
+        self.host_read_every_s = 0.0 if self.device.type == "cpu" else 0.5
+        self._finite: Tensor | None = None
 
     # ------------------------------------------------------------------ setup
     def _build_optimizers(self) -> list[torch.optim.Optimizer]:
@@ -418,11 +426,15 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def _optimize(self, loss: Tensor, index: int = 0) -> None:
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"loss became {loss.item()} at epoch {self.epoch + 1}, step {self.global_step}; "
-                "lower the learning rate, enable trainer.grad_clip, or check the inputs for NaN"
-            )
+        finite = torch.isfinite(loss.detach())
+        if self.host_read_every_s == 0:
+            if not finite:
+                raise FloatingPointError(
+                    f"loss became {loss.item()} at epoch {self.epoch + 1}, step "
+                    f"{self.global_step + 1}; {_NAN_ADVICE}"
+                )
+        else:
+            self._finite = finite if self._finite is None else self._finite & finite
         opt = self.optimizers[index]
         opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -536,9 +548,10 @@ class Trainer:
         sampler = getattr(train_batches, "sampler", None)
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(self.epoch)
-        totals: dict[str, float] = {}
+        totals: dict[str, Tensor] = {}
         n_batches = n_samples = 0
-        start = time.perf_counter()
+        start = last_read = time.perf_counter()
+        first_unread = self.global_step + 1
         bar = self._progress(train_batches)
         for batch in bar:
             batch = move_to_device(batch, self.device)
@@ -546,27 +559,42 @@ class Trainer:
             self.global_step += 1
             n_batches += 1
             n_samples += batch_size_of(batch)
-            values = {
-                k: float(v.detach()) if isinstance(v, Tensor) else float(v)
-                for k, v in losses.items()
-            }
-            for k, v in values.items():
-                totals[k] = totals.get(k, 0.0) + v
-            if self.cfg.log_every and self.global_step % self.cfg.log_every == 0:
+            for k, v in losses.items():
+                value = v.detach().float() if isinstance(v, Tensor) else torch.tensor(float(v))
+                totals[k] = totals[k] + value if k in totals else value
+            log_now = bool(self.cfg.log_every) and self.global_step % self.cfg.log_every == 0
+            now = time.perf_counter()
+            if not (log_now or now - last_read >= self.host_read_every_s):
+                continue
+            self._check_finite(first_unread)
+            first_unread, last_read = self.global_step + 1, now
+            if log_now:
+                values = {k: float(v) for k, v in losses.items()}
                 self._log("train_step", values, self.global_step, self.epoch + 1)
             if bar is not train_batches:
-                elapsed = max(time.perf_counter() - start, 1e-9)
                 bar.set_postfix(
-                    loss=f"{values['loss']:.4f}", samples_s=f"{n_samples / elapsed:.0f}"
+                    loss=f"{float(losses['loss']):.4f}",
+                    samples_s=f"{n_samples / max(now - start, 1e-9):.0f}",
                 )
         if n_batches == 0:
             raise ValueError("train_batches yielded no batch: the training set is empty")
+        self._check_finite(first_unread)
         elapsed = time.perf_counter() - start
-        summary = {k: v / n_batches for k, v in totals.items()}
+        summary = {k: float(v) / n_batches for k, v in totals.items()}
         summary["epoch_time_s"] = elapsed
         summary["samples_per_s"] = n_samples / max(elapsed, 1e-9)
         summary["lr"] = self.optimizers[0].param_groups[0]["lr"]
         return summary
+
+    def _check_finite(self, first_step: int) -> None:
+        """Raise if a loss of the steps since ``first_step`` was NaN or infinite (accelerators)."""
+        finite, self._finite = self._finite, None
+        if finite is not None and not bool(finite):
+            raise FloatingPointError(
+                f"the loss became NaN or infinite at a step between {first_step} and "
+                f"{self.global_step} (epoch {self.epoch + 1}); the weights in memory are no longer "
+                f"usable, the last checkpoint on disk is; {_NAN_ADVICE}"
+            )
 
     def _progress(self, train_batches: Iterable[Any]) -> Any:
         if not (self.cfg.progress and self.is_main):

@@ -171,8 +171,30 @@ def test_nan_loss_is_reported_with_advice(tmp_path):
         def training_step(self, batch):
             return {"loss": self.net(batch[0]).sum() * float("nan")}
 
-    with pytest.raises(FloatingPointError, match="loss became nan at epoch 1"):
+    with pytest.raises(FloatingPointError, match="loss became nan at epoch 1, step 1;"):
         Trainer(config(tmp_path), Nan()).fit(make_loader())
+
+
+def test_deferred_loss_reads_still_stop_a_nan_run_and_keep_the_checkpoint(tmp_path):
+    """The accelerator path (losses read from the device only now and then), run on the CPU."""
+
+    class NanInEpoch2(TinyContrast):
+        def training_step(self, batch):
+            loss = super().training_step(batch)["loss"]
+            nan = torch.tensor(float("nan") if self.training_epoch == 2 else 0.0)
+            return {"loss": loss + nan}  # a NaN loss value (its gradient stays finite)
+
+    method = NanInEpoch2()
+    method.training_epoch = 1
+    trainer = Trainer(config(tmp_path, epochs=3, log_every=0), method)
+    trainer.host_read_every_s = float("inf")  # read only at the end of each epoch
+    method.on_epoch_end = lambda epoch: setattr(method, "training_epoch", epoch + 1)
+    with pytest.raises(FloatingPointError, match=r"between 7 and 12 \(epoch 2\)"):
+        trainer.fit(make_loader())
+    saved = load_checkpoint(tmp_path / "last.pt")
+    assert saved["epoch"] == 1  # epoch 1's checkpoint, untouched by the failed epoch
+    rows = list(csv.DictReader((tmp_path / "metrics.csv").open()))
+    assert [r["epoch"] for r in rows if r["name"] == "loss" and r["split"] == "epoch"] == ["1"]
 
 
 def test_bad_method_and_empty_data(tmp_path):
