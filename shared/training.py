@@ -300,7 +300,7 @@ class Trainer:
         # Reading a loss on the host waits for the device. On the CPU that is free, so losses are
         # read (and checked for NaN before the update) every step; on an accelerator they stay on
         # the device and are read every ``host_read_every_s`` seconds, at logged steps and at the
-        # end of an epoch, so the device never idles between steps.
+        # end of an epoch, so the host does not wait for the device after every step.
         self.host_read_every_s = 0.0 if self.device.type == "cpu" else 0.5
         self._finite: Tensor | None = None
 
