@@ -85,23 +85,28 @@ def probe_random_splits(
     embeddings: Tensor, labels: Tensor, cfg: EvalConfig
 ) -> dict[str, tuple[float, float]]:
     """Linear-probe accuracy and macro-F1 as (mean, std) over ``cfg.random_splits`` splits."""
-    runs = []
-    for i, (train, val, test) in enumerate(
-        random_splits(
-            len(labels), cfg.random_splits, cfg.train_fraction, cfg.val_fraction, cfg.seed
-        )
-    ):
-        scores = linear_probe(
-            embeddings[train],
-            labels[train],
-            embeddings[test],
-            labels[test],
-            val_x=embeddings[val],
-            val_y=labels[val],
-            seed=cfg.seed + i,
-        )
-        runs.append({"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]})
-    return mean_std(runs)
+    splits = random_splits(
+        len(labels), cfg.random_splits, cfg.train_fraction, cfg.val_fraction, cfg.seed
+    )
+    return mean_std(
+        [_probe(embeddings, labels, *split, cfg.seed + i) for i, split in enumerate(splits)]
+    )
+
+
+def _probe(
+    embeddings: Tensor, labels: Tensor, train: Tensor, val: Tensor, test: Tensor, seed: int
+) -> dict[str, float]:
+    """Accuracy and macro-F1 of the linear probe on one (train, val, test) node split."""
+    scores = linear_probe(
+        embeddings[train],
+        labels[train],
+        embeddings[test],
+        labels[test],
+        val_x=embeddings[val],
+        val_y=labels[val],
+        seed=seed,
+    )
+    return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
 
 
 def probe_public_split(embeddings: Tensor, data: Data, seed: int = 0) -> dict[str, float]:
@@ -117,20 +122,10 @@ def probe_public_split(embeddings: Tensor, data: Data, seed: int = 0) -> dict[st
     if any(m.dim() == 2 and m.shape[1] != num_splits for m in masks):
         shapes = [tuple(m.shape) for m in masks]
         raise ValueError(f"the train / val / test masks hold different numbers of splits: {shapes}")
-    y = data.y
-    runs = []
-    for i in range(num_splits):
-        train, val, test = (m[:, i] if m.dim() == 2 else m for m in masks)
-        scores = linear_probe(
-            embeddings[train],
-            y[train],
-            embeddings[test],
-            y[test],
-            val_x=embeddings[val],
-            val_y=y[val],
-            seed=seed + i,
-        )
-        runs.append({"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]})
+    runs = [
+        _probe(embeddings, data.y, *(m[:, i] if m.dim() == 2 else m for m in masks), seed + i)
+        for i in range(num_splits)
+    ]
     return {name: mean for name, (mean, _) in mean_std(runs).items()}
 
 
