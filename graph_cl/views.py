@@ -145,13 +145,7 @@ def drop_edges_weighted(
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """Remove edge e with probability ``min(weights[e] * p, threshold)`` (GCA's edge removing)."""
-    if weights.shape != (edge_index.shape[1],):
-        raise ValueError(
-            f"edge weights have shape {tuple(weights.shape)}, expected ({edge_index.shape[1]},)"
-        )
-    rates = drop_rates(weights, p, threshold)
-    keep = torch.rand(rates.shape, generator=generator, device=rates.device) >= rates
-    return edge_index[:, keep]
+    return edge_index[:, _keep(weights, edge_index.shape[1], "edge", p, threshold, generator)]
 
 
 def mask_features_weighted(
@@ -162,13 +156,22 @@ def mask_features_weighted(
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """Zero feature column i with probability ``min(weights[i] * p, threshold)`` (GCA's masking)."""
-    if weights.shape != (x.shape[1],):
-        raise ValueError(
-            f"feature weights have shape {tuple(weights.shape)}, expected ({x.shape[1]},)"
-        )
+    return x * _keep(weights, x.shape[1], "feature", p, threshold, generator).to(x.dtype)
+
+
+def _keep(
+    weights: Tensor,
+    count: int,
+    what: str,
+    p: float,
+    threshold: float,
+    generator: torch.Generator | None,
+) -> Tensor:
+    """Boolean keep mask: entry i survives with probability 1 - min(weights[i] * p, threshold)."""
+    if weights.shape != (count,):
+        raise ValueError(f"{what} weights have shape {tuple(weights.shape)}, expected ({count},)")
     rates = drop_rates(weights, p, threshold)
-    keep = torch.rand(rates.shape, generator=generator, device=rates.device) >= rates
-    return x * keep.to(x.dtype)
+    return torch.rand(rates.shape, generator=generator, device=rates.device) >= rates
 
 
 def _check_rate(name: str, p: float) -> None:
