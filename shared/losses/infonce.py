@@ -81,14 +81,14 @@ def _directional_info_nce(
     anchor: Tensor, positive: Tensor, temperature: float, intra: bool, extra: Tensor | None
 ) -> Tensor:
     n = anchor.shape[-2]
-    logits = [anchor @ positive.mT]  # diagonal holds the positives
+    scaled = anchor / temperature  # O(N d) instead of dividing the O(N^2) logits
+    logits = [scaled @ positive.mT]  # diagonal holds the positives
     if intra:
-        self_sim = anchor @ anchor.mT
         eye = torch.eye(n, dtype=torch.bool, device=anchor.device)
-        logits.append(self_sim.masked_fill(eye, float("-inf")))
+        logits.append((scaled @ anchor.mT).masked_fill(eye, float("-inf")))
     if extra is not None:
-        logits.append(anchor @ extra.T)
-    all_logits = torch.cat(logits, dim=-1) / temperature
+        logits.append(scaled @ extra.T)
+    all_logits = logits[0] if len(logits) == 1 else torch.cat(logits, dim=-1)
     target = torch.arange(n, device=anchor.device).expand(all_logits.shape[:-1])
     return F.cross_entropy(all_logits.flatten(0, -2), target.flatten())
 
