@@ -31,8 +31,10 @@ def evaluate_ranking(
     *,
     ks: Sequence[int] = (5, 10, 20),
     batch_size: int = 256,
+    stderr: bool = False,
 ) -> dict[str, float]:
-    """``{"HR@k", "NDCG@k", "MRR@k"}`` of ``model`` on ``samples`` (eval mode, no gradient)."""
+    """``{"HR@k", "NDCG@k", "MRR@k"}`` of ``model`` on ``samples`` (eval mode, no gradient), with
+    ``stderr`` also their standard errors over samples (``"HR@k_se"``, ...)."""
     if len(samples) == 0:
         raise ValueError("no samples to evaluate")
     device = next(model.parameters()).device
@@ -51,6 +53,7 @@ def evaluate_ranking(
             ks=ks,
             batch_size=batch_size,
             padding_item=0,
+            stderr=stderr,
         )
     finally:
         model.train(was_training)

@@ -94,12 +94,15 @@ def train(exp: RecsysExperiment) -> dict[str, float]:
 
 
 def evaluate_checkpoint(exp: RecsysExperiment, checkpoint: str | Path) -> dict[str, float]:
-    """Validation and test ranking metrics of a saved model."""
+    """Validation and test ranking metrics of a saved model, each with its standard error over
+    users (``test_HR@20_se``, ...): the sampling noise to compare against a published number."""
     split, model = build(exp)
     model.load_state_dict(load_checkpoint(checkpoint)["model"])
     metrics = {}
     for name, samples in (("valid", split.valid), ("test", split.test)):
-        scores = evaluate_ranking(model, samples, ks=exp.eval.ks, batch_size=exp.eval.batch_size)
+        scores = evaluate_ranking(
+            model, samples, ks=exp.eval.ks, batch_size=exp.eval.batch_size, stderr=True
+        )
         metrics.update({f"{name}_{k}": v for k, v in scores.items()})
     return metrics
 

@@ -14,13 +14,17 @@ always a candidate, even if it also appears among the excluded items. With r:
     NDCG@k = 1[r < k] / log2(r + 2)     (one relevant item, so the ideal DCG is 1)
     MRR@k  = 1[r < k] / (r + 1)
 
-and each metric is averaged over queries. :func:`rank_full` asks the model for the scores of
+and each metric is averaged over queries. With ``stderr=True``, :func:`rank_full` also reports
+each mean's standard error over queries, sqrt(sample variance / N), the run-to-run noise of a
+test set of N users (e.g. HR@20 = .073 over 35,598 users has standard error .0014).
+:func:`rank_full` asks the model for the scores of
 ``batch_size`` queries at a time, so peak memory is O(batch_size x n_items), never
 O(n_queries x n_items).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -100,6 +104,7 @@ def rank_full(
     batch_size: int = 256,
     exclude_items: Exclusions | None = None,
     padding_item: int | None = 0,
+    stderr: bool = False,
 ) -> dict[str, float]:
     """HR@k, NDCG@k and MRR@k of each query's target ranked against all items.
 
@@ -117,9 +122,12 @@ def rank_full(
             The target is never removed.
         padding_item: item id removed from every query's candidates (the padding id of
             sequential recommenders), or None when there is none. A target equal to it is an error.
+        stderr: also return ``"<metric>_se"``, the standard error of each mean over the queries
+            (needs N >= 2).
 
     Returns:
-        ``{"HR@k", "NDCG@k", "MRR@k"}`` for each k in ``ks``, averaged over the N queries.
+        ``{"HR@k", "NDCG@k", "MRR@k"}`` for each k in ``ks``, averaged over the N queries, and
+        with ``stderr`` their standard errors ``{"HR@k_se", ...}``.
     """
     ks = _check_ks(ks)
     if not isinstance(queries, Tensor) or queries.dim() < 1:
@@ -132,12 +140,15 @@ def rank_full(
         raise ValueError(f"targets must have shape ({n},) like queries, got {tuple(targets.shape)}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if stderr and n < 2:
+        raise ValueError("a standard error needs at least 2 queries, got 1")
     if padding_item is not None and (targets == padding_item).any():
         bad = (targets == padding_item).nonzero().flatten()[:5].tolist()
         raise ValueError(f"targets equal padding_item={padding_item} (queries {bad})")
     excluded = None if exclude_items is None else _ExclusionRows(exclude_items, n)
 
     sums = dict.fromkeys(_metric_names(ks), 0.0)
+    squares = dict.fromkeys(sums, 0.0)
     n_items = None
     with torch.no_grad():
         for start in range(0, n, batch_size):
@@ -170,7 +181,16 @@ def rank_full(
             ranks = ranks_from_scores(batch_scores, targets[start:stop], mask)
             for name, total in _rank_sums(ranks, ks).items():
                 sums[name] += total
-    return {name: total / n for name, total in sums.items()}
+            for name, total in _rank_sums(ranks, ks, power=2).items():
+                squares[name] += total
+    means = {name: total / n for name, total in sums.items()}
+    if not stderr:
+        return means
+    errors = {
+        f"{name}_se": math.sqrt(max(squares[name] - n * mean**2, 0.0) / (n - 1) / n)
+        for name, mean in means.items()
+    }
+    return means | errors
 
 
 class _ExclusionRows:
@@ -253,13 +273,13 @@ def _metric_names(ks: tuple[int, ...]) -> list[str]:
     return [f"{m}@{k}" for k in ks for m in ("HR", "NDCG", "MRR")]
 
 
-def _rank_sums(ranks: Tensor, ks: tuple[int, ...]) -> dict[str, float]:
-    """Per-metric sums over a block of ranks (divided by the query count at the end)."""
+def _rank_sums(ranks: Tensor, ks: tuple[int, ...], power: int = 1) -> dict[str, float]:
+    """Per-metric sums of the per-query values (``power=2``: of their squares) over a block."""
     r = ranks.detach().to("cpu", torch.float64)
     out = {}
     for k in ks:
-        hit = r < k
-        out[f"HR@{k}"] = float(hit.sum())
-        out[f"NDCG@{k}"] = float((hit / torch.log2(r + 2)).sum())
-        out[f"MRR@{k}"] = float((hit / (r + 1)).sum())
+        hit = (r < k).double()
+        out[f"HR@{k}"] = float(hit.pow(power).sum())
+        out[f"NDCG@{k}"] = float((hit / torch.log2(r + 2)).pow(power).sum())
+        out[f"MRR@{k}"] = float((hit / (r + 1)).pow(power).sum())
     return out

@@ -64,6 +64,9 @@ def test_cli_train_and_evaluate_on_synthetic_data(tmp_path, capsys):
     assert main(["-q", "recsys", "evaluate", *overrides]) == 0
     evaluated = json.loads(capsys.readouterr().out)
     assert evaluated["test_HR@20"] == pytest.approx(metrics["test_HR@20"])
+    # a binary hit's standard error over the 120 test users: sqrt(p (1 - p) / (n - 1))
+    p = evaluated["test_HR@20"]
+    assert evaluated["test_HR@20_se"] == pytest.approx(math.sqrt(p * (1 - p) / 119))
 
 
 def test_cli_train_dccf_on_synthetic_data(tmp_path):

@@ -280,6 +280,26 @@ def test_rank_full_matches_naive_argsort(ranking_case, batch_size):
     assert torch.equal(torch.cat(calls), torch.arange(53))
 
 
+def test_rank_full_standard_errors_match_numpy(ranking_case):
+    scores, targets, seen = ranking_case
+    queries = torch.arange(53)
+    out = rank_full(
+        lambda q: scores[q], queries, targets, batch_size=7, exclude_items=seen, stderr=True
+    )
+    removed = [set(s.tolist()) | {0} for s in seen]
+    rows = zip(scores.numpy(), targets.numpy(), removed, strict=True)
+    ranks = np.array([naive_rank(s, t, r) for s, t, r in rows])
+    for k in (5, 10, 20):
+        hit = ranks < k
+        per_query = {"HR": hit, "NDCG": hit / np.log2(ranks + 2), "MRR": hit / (ranks + 1)}
+        for metric, values in per_query.items():
+            assert out[f"{metric}@{k}"] == pytest.approx(values.mean(), abs=1e-12)
+            expected = values.std(ddof=1) / math.sqrt(len(values))
+            assert out[f"{metric}@{k}_se"] == pytest.approx(expected, abs=1e-12)
+    with pytest.raises(ValueError, match="at least 2 queries"):
+        rank_full(lambda q: scores[q], torch.arange(1), targets[:1], stderr=True)
+
+
 def test_rank_full_without_padding_or_exclusion(ranking_case):
     scores, targets, _ = ranking_case
     out = rank_full(lambda q: scores[q], torch.arange(53), targets, padding_item=None)
