@@ -17,9 +17,8 @@ always a candidate, even if it also appears among the excluded items. With r:
 and each metric is averaged over queries. With ``stderr=True``, :func:`rank_full` also reports
 each mean's standard error over queries, sqrt(sample variance / N), the run-to-run noise of a
 test set of N users (e.g. HR@20 = .073 over 35,598 users has standard error .0014).
-:func:`rank_full` asks the model for the scores of
-``batch_size`` queries at a time, so peak memory is O(batch_size x n_items), never
-O(n_queries x n_items).
+:func:`rank_full` asks the model for the scores of ``batch_size`` queries at a time, so peak
+memory is O(batch_size x n_items), never O(n_queries x n_items).
 """
 
 from __future__ import annotations
@@ -181,8 +180,9 @@ def rank_full(
             ranks = ranks_from_scores(batch_scores, targets[start:stop], mask)
             for name, total in _rank_sums(ranks, ks).items():
                 sums[name] += total
-            for name, total in _rank_sums(ranks, ks, power=2).items():
-                squares[name] += total
+            if stderr:
+                for name, total in _rank_sums(ranks, ks, power=2).items():
+                    squares[name] += total
     means = {name: total / n for name, total in sums.items()}
     if not stderr:
         return means
