@@ -2,238 +2,50 @@
 
 A *method* is an ``nn.Module`` with ``training_step(batch) -> dict[str, Tensor]`` (the dict holds
 ``"loss"``; other entries are logged) and ``embed(inputs) -> Tensor``. The :class:`Trainer` owns
-everything else: seeding, device and AMP, optimiser and schedule, gradient clipping, a progress bar
-with loss and throughput, CSV + TensorBoard logs, atomic checkpoints with exact resume, validation
-with early stopping, and DDP when launched with ``torchrun``.
+everything else: seeding, device and AMP, optimiser and schedule, gradient clipping, progress with
+ETA, CSV + TensorBoard logs, atomic checkpoints with exact resume, validation with early stopping,
+and DDP when launched with ``torchrun``.
 
+Optional method hooks: ``configure_optimizers(cfg)``, ``on_after_optimizer_step(index)`` (called
+right after optimiser ``index`` stepped, e.g. to update a weight average), ``on_epoch_end(epoch)``.
 Methods that alternate several optimisers (MCLRec's encoder / augmenter steps) set
 ``manual_optimization = True``; the trainer then calls ``training_step(batch, optimize)`` and
 ``optimize(loss, index)`` performs zero-grad, (scaled) backward, clipping and the step of
 optimiser ``index``.
+
+    >>> result = Trainer(TrainerConfig(epochs=5, out_dir="runs/x"), method).fit(loader)
 """
 
 from __future__ import annotations
 
-import csv
 import logging
-import math
-import os
-import random
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from shared import distributed
 from shared.config import save_config
+from shared.training.batches import batch_size_of, move_to_device, resolve_device
+from shared.training.checkpoint import (
+    CHECKPOINT_FORMAT,
+    load_checkpoint,
+    load_resume_checkpoint,
+    remove_orphan_temp_files,
+    save_checkpoint_atomic,
+)
+from shared.training.config import TrainerConfig, TrainResult
+from shared.training.progress import EpochProgress, format_duration
+from shared.training.rng import rng_state, seed_everything, set_rng_state
+from shared.training.run_log import MetricsLog
+from shared.training.schedule import make_optimizer, make_scheduler
 
 log = logging.getLogger("contrast")
 
 _NAN_ADVICE = "lower the learning rate, enable trainer.grad_clip, or check the inputs for NaN"
-
-CHECKPOINT_FORMAT = "contrastive-suite/checkpoint-v1"
-
-
-@dataclass
-class TrainerConfig:
-    """How to train; every field is a YAML key under ``trainer:``."""
-
-    epochs: int = 10
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
-    momentum: float = 0.9  # used by sgd
-    scheduler: Literal["none", "cosine"] = "none"
-    warmup_epochs: int = 0
-    grad_clip: float = 0.0  # max global grad norm; 0 disables clipping
-    amp: bool = False  # bf16 autocast on CPU, fp16 autocast + GradScaler on CUDA
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    seed: int = 0
-    out_dir: str = "runs/default"
-    checkpoint_every: int = 1  # epochs between last.pt writes; 0 disables checkpoints
-    eval_every: int = 1
-    monitor: str = ""  # validation metric for best.pt / early stopping ("" = none)
-    monitor_mode: Literal["max", "min"] = "max"
-    patience: int = 0  # evaluations without improvement before stopping; 0 = never stop early
-    restore_best: bool = True
-    resume: bool = False
-    progress: bool = True
-    log_every: int = 50  # steps between per-step CSV/TensorBoard rows
-    tensorboard: bool = True
-
-
-@dataclass
-class TrainResult:
-    epochs_run: int
-    global_step: int
-    history: list[dict[str, float]] = field(default_factory=list)
-    best_epoch: int | None = None
-    best_metric: float | None = None
-    stopped_early: bool = False
-    out_dir: Path | None = None
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (all devices); make cuDNN deterministic."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)  # noqa: NPY002 (seed the legacy global RNG users rely on)
-    torch.manual_seed(seed)
-    torch.backends.cudnn.deterministic = True
-    torch.backends.cudnn.benchmark = False
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        if distributed.is_distributed() and torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(
-            f"device '{name}' was requested but CUDA is not available on this machine"
-        )
-    return device
-
-
-def move_to_device(batch: Any, device: torch.device) -> Any:
-    """Recursively move tensors (and objects with ``.to``, e.g. PyG ``Data``) to ``device``."""
-    if isinstance(batch, Tensor) or (
-        hasattr(batch, "to") and not isinstance(batch, nn.Module | type)
-    ):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, Mapping):
-        return type(batch)({k: move_to_device(v, device) for k, v in batch.items()})
-    if isinstance(batch, tuple) and hasattr(batch, "_fields"):
-        return type(batch)(*(move_to_device(v, device) for v in batch))
-    if isinstance(batch, list | tuple):
-        return type(batch)(move_to_device(v, device) for v in batch)
-    return batch
-
-
-def batch_size_of(batch: Any) -> int:
-    """Samples in ``batch``: its integer ``batch_size`` attribute when it has one, a PyG graph's
-    node count, else the leading dimension of the first tensor found (searching mappings,
-    sequences and dataclass fields in order)."""
-    if isinstance(batch, Tensor):
-        return int(batch.shape[0]) if batch.dim() else 1
-    size = getattr(batch, "batch_size", None)
-    if isinstance(size, int) and not isinstance(size, bool):
-        return size
-    if hasattr(batch, "num_nodes") and isinstance(batch.num_nodes, int):
-        return batch.num_nodes
-    if is_dataclass(batch) and not isinstance(batch, type):
-        items = (getattr(batch, f.name) for f in fields(batch))
-    elif isinstance(batch, Mapping):
-        items = batch.values()
-    elif isinstance(batch, list | tuple):
-        items = batch
-    else:
-        items = ()
-    for item in items:
-        size = batch_size_of(item)
-        if size:
-            return size
-    return 0
-
-
-def make_optimizer(cfg: TrainerConfig, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
-    """The optimiser ``cfg`` names (adam, adamw or sgd) over ``params``, with its lr and decay.
-
-    Methods with several optimisers build each one with this in ``configure_optimizers``.
-    """
-    params = list(params)
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay, momentum=cfg.momentum)
-
-
-def save_checkpoint_atomic(state: dict[str, Any], path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temp file in the same folder, fsync, then rename over ``path``.
-
-    A run killed mid-write leaves the previous checkpoint intact.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def load_checkpoint(
-    path: str | os.PathLike, map_location: str | torch.device = "cpu"
-) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint_atomic`; errors say what to do."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # torch raises several types for truncated / foreign files
-        raise RuntimeError(
-            f"checkpoint {path} is corrupt or truncated and cannot be read ({type(err).__name__}: "
-            f"{str(err).splitlines()[0] if str(err) else 'no detail'}); delete it to start over"
-        ) from err
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise RuntimeError(
-            f"{path} is not a contrastive-suite checkpoint (format {CHECKPOINT_FORMAT})"
-        )
-    return state
-
-
-def _rng_state() -> dict[str, Any]:
-    np_state = np.random.get_state()  # noqa: NPY002
-    state: dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": {
-            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
-            "pos": int(np_state[2]),
-            "has_gauss": int(np_state[3]),
-            "cached_gaussian": float(np_state[4]),
-        },
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(_as_tuples(state["python"]))
-    npy = state["numpy"]
-    np.random.set_state(  # noqa: NPY002
-        (
-            "MT19937",
-            npy["keys"].numpy().astype(np.uint32),
-            npy["pos"],
-            npy["has_gauss"],
-            npy["cached_gaussian"],
-        )
-    )
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _as_tuples(value: Any) -> Any:
-    if isinstance(value, list | tuple):
-        return tuple(_as_tuples(v) for v in value)
-    return value
 
 
 class _StepModule(nn.Module):
@@ -276,7 +88,7 @@ class Trainer:
         self.method = method.to(self.device)
         self.manual = bool(getattr(method, "manual_optimization", False))
         self.optimizers = self._build_optimizers()
-        self.schedulers = [self._build_scheduler(opt) for opt in self.optimizers]
+        self.schedulers = [make_scheduler(cfg, opt) for opt in self.optimizers]
         self.amp_dtype = torch.bfloat16 if self.device.type == "cpu" else torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and self.device.type == "cuda")
         self.step_module: nn.Module = _StepModule(self.method)
@@ -295,8 +107,9 @@ class Trainer:
         self.best_epoch: int | None = None
         self.bad_evals = 0
         self.history: list[dict[str, float]] = []
-        self._csv: Any = None
-        self._tb: Any = None
+        self._log_file: MetricsLog | None = None
+        self._run_start = 0.0
+        self._epochs_at_start = 0
         # Reading a loss on the host waits for the device. On the CPU that is free, so losses are
         # read (and checked for NaN before the update) every step; on an accelerator they stay on
         # the device and are read every ``host_read_every_s`` seconds, at logged steps and at the
@@ -319,22 +132,6 @@ class Trainer:
             raise ValueError("configure_optimizers returned no optimizer")
         return opts
 
-    def _build_scheduler(
-        self, opt: torch.optim.Optimizer
-    ) -> torch.optim.lr_scheduler.LambdaLR | None:
-        """Per-epoch schedule: linear warm-up, then cosine decay to 0 (``scheduler: cosine``)."""
-        if self.cfg.scheduler == "none":
-            return None
-        warmup, total = self.cfg.warmup_epochs, self.cfg.epochs
-
-        def factor(epoch: int) -> float:
-            if epoch < warmup:
-                return (epoch + 1) / (warmup + 1)
-            progress = (epoch - warmup) / max(1, total - warmup)
-            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-        return torch.optim.lr_scheduler.LambdaLR(opt, factor)
-
     # ------------------------------------------------------------ checkpoint
     def _state(self, train_batches: Any) -> dict[str, Any]:
         state = {
@@ -345,7 +142,7 @@ class Trainer:
             "optimizers": [opt.state_dict() for opt in self.optimizers],
             "schedulers": [s.state_dict() if s else None for s in self.schedulers],
             "scaler": self.scaler.state_dict(),
-            "rng": _rng_state(),
+            "rng": rng_state(),
             "best_metric": self.best_metric,
             "best_epoch": self.best_epoch,
             "bad_evals": self.bad_evals,
@@ -372,7 +169,7 @@ class Trainer:
             if sched is not None and sched_state is not None:
                 sched.load_state_dict(sched_state)
         self.scaler.load_state_dict(state["scaler"])
-        _set_rng_state(state["rng"])
+        set_rng_state(state["rng"])
         generator = getattr(train_batches, "generator", None)
         if isinstance(generator, torch.Generator) and "loader_generator" in state:
             generator.set_state(state["loader_generator"])
@@ -385,44 +182,23 @@ class Trainer:
 
     # --------------------------------------------------------------- logging
     def _open_logs(self, resumed: bool) -> None:
-        if not self.is_main:
-            return
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        csv_path = self.out_dir / "metrics.csv"
-        kept: list[list[str]] = []
-        if resumed and csv_path.is_file():  # drop rows written after the checkpoint we resume from
-            with csv_path.open(newline="") as fh:
-                kept = [
-                    row for row in list(csv.reader(fh))[1:] if row and int(row[0]) <= self.epoch
-                ]
-        fh = csv_path.open("w", newline="")
-        self._csv = (fh, csv.writer(fh))
-        self._csv[1].writerow(["epoch", "step", "split", "name", "value"])
-        self._csv[1].writerows(kept)
-        if self.cfg.tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self._tb = SummaryWriter(
-                log_dir=str(self.out_dir / "tensorboard"), purge_step=self.global_step
+        if self.is_main:
+            self._log_file = MetricsLog(
+                self.out_dir,
+                keep_epochs=self.epoch if resumed else None,
+                global_step=self.global_step,
+                tensorboard=self.cfg.tensorboard,
             )
 
     def _log(self, split: str, values: Mapping[str, float], step: int, epoch: int) -> None:
         """One CSV row per value; ``epoch`` is the 1-based epoch the values belong to."""
-        if not self.is_main or self._csv is None:
-            return
-        for name, value in values.items():
-            self._csv[1].writerow([epoch, step, split, name, f"{value:.8g}"])
-            if self._tb is not None:
-                self._tb.add_scalar(f"{split}/{name}", value, step)
-        self._csv[0].flush()
+        if self._log_file is not None:
+            self._log_file.log(split, values, step, epoch)
 
     def _close_logs(self) -> None:
-        if self._csv is not None:
-            self._csv[0].close()
-            self._csv = None
-        if self._tb is not None:
-            self._tb.close()
-            self._tb = None
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
 
     # ------------------------------------------------------------------ loop
     def _optimize(self, loss: Tensor, index: int = 0) -> None:
@@ -444,6 +220,9 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
         self.scaler.step(opt)
         self.scaler.update()
+        hook = getattr(self.method, "on_after_optimizer_step", None)
+        if callable(hook):
+            hook(index)
 
     def _run_step(self, batch: Any) -> dict[str, Tensor]:
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.cfg.amp):
@@ -467,12 +246,15 @@ class Trainer:
         """Train; returns the per-epoch history and the best validation result."""
         cfg = self.cfg
         resumed = False
+        if self.is_main:
+            remove_orphan_temp_files(self.out_dir)
         if cfg.resume:
             last = self.out_dir / "last.pt"
             if last.is_file():
-                self._restore(load_checkpoint(last, map_location=self.device), train_batches)
+                state, source = load_resume_checkpoint(last, map_location=self.device)
+                self._restore(state, train_batches)
                 resumed = True
-                log.info("resumed from %s at epoch %d", last, self.epoch)
+                log.info("resumed from %s at epoch %d", source, self.epoch)
             else:
                 log.warning(
                     "trainer.resume is set but %s does not exist; starting from scratch", last
@@ -488,6 +270,7 @@ class Trainer:
         if self.is_main and self.experiment is not None:
             save_config(self.experiment, self.out_dir / "config.yaml")
         self._open_logs(resumed)
+        self._run_start, self._epochs_at_start = time.perf_counter(), self.epoch
         stopped_early = False
         try:
             while self.epoch < cfg.epochs and not stopped_early:
@@ -516,7 +299,9 @@ class Trainer:
                         or stopped_early
                     )
                 ):
-                    save_checkpoint_atomic(self._state(train_batches), self.out_dir / "last.pt")
+                    save_checkpoint_atomic(
+                        self._state(train_batches), self.out_dir / "last.pt", keep_previous=True
+                    )
         finally:
             self._close_logs()
         if (
@@ -552,7 +337,11 @@ class Trainer:
         n_batches = n_samples = 0
         start = last_read = time.perf_counter()
         first_unread = self.global_step + 1
-        bar = self._progress(train_batches)
+        bar = EpochProgress(
+            train_batches,
+            desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}",
+            enabled=self.cfg.progress and self.is_main,
+        )
         for batch in bar:
             batch = move_to_device(batch, self.device)
             losses = self._run_step(batch)
@@ -569,13 +358,12 @@ class Trainer:
             self._check_finite(first_unread)
             first_unread, last_read = self.global_step + 1, now
             if log_now:
-                values = {k: float(v) for k, v in losses.items()}
+                values = {k: _detached_float(v) for k, v in losses.items()}
                 self._log("train_step", values, self.global_step, self.epoch + 1)
-            if bar is not train_batches:
-                bar.set_postfix(
-                    loss=f"{float(losses['loss']):.4f}",
-                    samples_s=f"{n_samples / max(now - start, 1e-9):.0f}",
-                )
+            bar.set_values(
+                loss=_detached_float(losses["loss"]),
+                samples_s=n_samples / max(now - start, 1e-9),
+            )
         if n_batches == 0:
             raise ValueError("train_batches yielded no batch: the training set is empty")
         self._check_finite(first_unread)
@@ -595,21 +383,6 @@ class Trainer:
                 f"{self.global_step} (epoch {self.epoch + 1}); the weights in memory are no longer "
                 f"usable, the last checkpoint on disk is; {_NAN_ADVICE}"
             )
-
-    def _progress(self, train_batches: Iterable[Any]) -> Any:
-        if not (self.cfg.progress and self.is_main):
-            return train_batches
-        from tqdm.auto import tqdm
-
-        total = len(train_batches) if hasattr(train_batches, "__len__") else None
-        return tqdm(
-            train_batches,
-            total=total,
-            desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}",
-            unit="batch",
-            leave=False,
-            dynamic_ncols=True,
-        )
 
     def _validate(self, validate: Callable[[], Mapping[str, float]]) -> dict[str, float]:
         self.method.eval()
@@ -651,4 +424,18 @@ class Trainer:
         self._log("epoch", summary, self.global_step, self.epoch)
         if self.is_main:
             shown = "  ".join(f"{k} {v:.4g}" for k, v in summary.items() if k not in ("lr",))
-            log.info("epoch %d/%d  %s", self.epoch, self.cfg.epochs, shown)
+            done = self.epoch - self._epochs_at_start
+            elapsed = time.perf_counter() - self._run_start
+            eta = elapsed / max(done, 1) * (self.cfg.epochs - self.epoch)
+            log.info(
+                "epoch %d/%d  %s  (ETA %s)",
+                self.epoch,
+                self.cfg.epochs,
+                shown,
+                format_duration(eta),
+            )
+
+
+def _detached_float(value: Tensor | float) -> float:
+    """A logged value as a float, without autograd's warning about tensors that require grad."""
+    return float(value.detach()) if isinstance(value, Tensor) else float(value)
