@@ -32,7 +32,6 @@ class GraphExperiment:
             lr=5e-4,
             weight_decay=1e-5,
             out_dir="runs/graph",
-            progress=False,
             log_every=0,
         )
     )

@@ -1,14 +1,23 @@
-"""Running a graph experiment: build the graph and the method, train with ``shared.training``,
-evaluate the frozen embeddings with both protocols, write ``metrics.json``."""
+"""Running a graph experiment, through the three entry points every domain's ``experiment.py``
+has:
+
+- :func:`build` -> the loaded graph (its statistics logged first) and the method ``exp.method``
+  names, initialised from ``exp.trainer.seed``;
+- :func:`run` -> train with ``shared.training``, evaluate the frozen embeddings, write the run
+  folder (``metrics.json``, ``plots/``) and print the final table;
+- :func:`evaluate_checkpoint` -> the same evaluation of a saved checkpoint.
+
+    >>> exp = load_config(GraphExperiment, "configs/graph/grace_cora.yaml", [])
+    >>> method, metrics = run(exp)
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from graph_cl.config import GraphExperiment
@@ -18,9 +27,36 @@ from graph_cl.gcool import GCooL
 from graph_cl.grace import GRACE
 from graph_cl.scgc import SCGC
 from graph_cl.two_view import edge_layers
+from shared.run_report import finish_run
 from shared.training import Trainer, load_checkpoint, seed_everything
 
 log = logging.getLogger("contrast")
+
+
+def build(exp: GraphExperiment) -> tuple[Data, nn.Module]:
+    """The graph ``exp.data`` describes and the method ``exp.method`` names, sized for it."""
+    data = build_graph(exp.data)
+    log.info("graph %s: %s", exp.data.name, describe_graph(data))
+    seed_everything(exp.trainer.seed)  # model initialisation, before the trainer seeds the loop
+    return data, build_method(exp, data)
+
+
+def describe_graph(data: Data) -> str:
+    """Nodes, edges (per layer for a multiplex graph), features, classes and split sizes."""
+    layers = edge_layers(data)
+    edges = " + ".join(f"{layer.size(1):,}" for layer in layers)
+    parts = [
+        f"{data.num_nodes:,} nodes",
+        f"{edges} directed edges",
+        f"{data.num_features} features",
+    ]
+    if getattr(data, "y", None) is not None:
+        parts.append(f"{int(data.y.max()) + 1} classes")
+    masks = [getattr(data, f"{s}_mask", None) for s in ("train", "val", "test")]
+    if all(isinstance(m, Tensor) for m in masks):
+        sizes = [int(m.sum()) if m.dim() == 1 else int(m[:, 0].sum()) for m in masks]
+        parts.append("public split train/val/test {}/{}/{}".format(*sizes))
+    return ", ".join(parts)
 
 
 def build_method(exp: GraphExperiment, data: Data) -> nn.Module:
@@ -35,9 +71,8 @@ def build_method(exp: GraphExperiment, data: Data) -> nn.Module:
     return SCGC(data.num_features, exp.scgc)
 
 
-def evaluate_method(method: nn.Module, data: Data, exp: GraphExperiment) -> dict[str, float]:
-    """Frozen embeddings (and learned communities, when the method has them) scored by
-    ``graph_cl.evaluation.evaluate_embeddings``."""
+def embed(method: nn.Module, data: Data) -> tuple[Tensor, Tensor | None]:
+    """Frozen node embeddings and, when the method learns them, its communities."""
     device = next(method.parameters()).device
     data = data.to(device)
     method.eval()
@@ -45,33 +80,33 @@ def evaluate_method(method: nn.Module, data: Data, exp: GraphExperiment) -> dict
         embeddings = method.embed(data)
         communities_fn = getattr(method, "communities", None)
         communities = communities_fn(data) if callable(communities_fn) else None
-    return evaluate_embeddings(embeddings, data, exp.eval, communities)
+    return embeddings, communities
 
 
-def pretrain(exp: GraphExperiment) -> tuple[nn.Module, dict[str, float]]:
-    """Train ``exp`` and evaluate it; metrics go to ``<out_dir>/metrics.json``."""
-    data = build_graph(exp.data)
-    seed_everything(exp.trainer.seed)  # model initialisation, before the trainer seeds the loop
-    method = build_method(exp, data)
+def run(exp: GraphExperiment) -> tuple[nn.Module, dict[str, float]]:
+    """Train ``exp``, evaluate it and write its run folder; returns the method and metrics."""
+    data, method = build(exp)
     result = Trainer(exp.trainer, method, experiment=exp).fit([data])
-    metrics = evaluate_method(method, data, exp)
+    embeddings, communities = embed(method, data)
+    metrics = evaluate_embeddings(embeddings, data, exp.eval, communities)
     times = [row["epoch_time_s"] for row in result.history if "epoch_time_s" in row]
     if times:
         metrics["epoch_time_s"] = sum(times) / len(times)
-    _write_metrics(metrics, Path(exp.trainer.out_dir))
+    finish_run(
+        Path(exp.trainer.out_dir),
+        metrics,
+        title=f"{exp.method} on {exp.data.name} ({result.epochs_run} epochs)",
+        experiment=exp,
+        embeddings=embeddings.cpu(),
+        labels=getattr(data, "y", None),
+        tensorboard=exp.trainer.tensorboard,
+    )
     return method, metrics
 
 
 def evaluate_checkpoint(exp: GraphExperiment, checkpoint: Path) -> dict[str, float]:
-    """Evaluate a trained checkpoint (``last.pt`` / ``best.pt``) of ``exp``."""
-    data = build_graph(exp.data)
-    method = build_method(exp, data)
-    state = load_checkpoint(checkpoint)
-    method.load_state_dict(state["model"])
-    return evaluate_method(method, data, exp)
-
-
-def _write_metrics(metrics: dict[str, float], out_dir: Path) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
-    log.info("metrics: %s", json.dumps(metrics, sort_keys=True))
+    """Evaluate a trained checkpoint (``best.pt`` / ``last.pt``) of ``exp``."""
+    data, method = build(exp)
+    method.load_state_dict(load_checkpoint(checkpoint)["model"])
+    embeddings, communities = embed(method, data)
+    return evaluate_embeddings(embeddings, data, exp.eval, communities)

@@ -11,41 +11,33 @@ returns a :class:`Domain`. ``shared`` itself imports no domain package.
 from __future__ import annotations
 
 import argparse
+import ast
+import importlib.util
 import logging
 import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from shared.config import ConfigError, load_config
+from shared.config import ConfigError
+from shared.domain import DemoRow, Domain
+from shared.errors import CheckpointError
 
-T = TypeVar("T")
 ENTRY_POINT_GROUP = "contrast.domains"
 
-
-@dataclass(frozen=True)
-class DemoRow:
-    """One line of the ``contrast demo`` results table."""
-
-    domain: str
-    method: str
-    metric: str
-    value: float
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class Domain:
-    """A domain's commands and its demo, as registered under ``contrast.domains``."""
-
-    name: str
-    help: str
-    add_commands: Callable[[argparse._SubParsersAction], None]
-    demo: Callable[[Path], list[DemoRow]]
+# What a user can cause (a bad file, a bad config value, a missing path): one line and exit 2.
+USER_ERRORS = (
+    ConfigError,
+    ValueError,
+    FileNotFoundError,
+    IsADirectoryError,
+    PermissionError,
+    CheckpointError,
+)
 
 
 @dataclass(frozen=True)
@@ -54,35 +46,13 @@ class _Unavailable:
     reason: str
 
 
-def add_config_command(
-    sub: argparse._SubParsersAction,
-    name: str,
-    help: str,
-    func: Callable[[argparse.Namespace], int],
-) -> argparse.ArgumentParser:
-    """A domain command taking ``--config PATH``, ``--resume`` and ``key=value`` overrides; it
-    runs ``func(args)``. Returns the parser for command-specific arguments."""
-    parser = sub.add_parser(name, help=help, description=help)
-    parser.add_argument(
-        "--config", type=Path, help="YAML experiment config (defaults: synthetic demo)"
-    )
-    parser.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.pt")
-    parser.add_argument(
-        "overrides",
-        nargs="*",
-        metavar="KEY=VALUE",
-        help="dotted overrides, e.g. trainer.epochs=50 trainer.out_dir=runs/x",
-    )
-    parser.set_defaults(func=func)
-    return parser
+@dataclass(frozen=True)
+class _NotLoaded:
+    """A domain listed in ``contrast --help`` without importing it (its package docstring's first
+    sentence is the help), so the command starts as fast as ``import torch``."""
 
-
-def load_experiment(cls: type[T], args: argparse.Namespace) -> T:
-    """The experiment config from ``--config`` and overrides (``--resume`` sets trainer.resume)."""
-    overrides = list(args.overrides)
-    if getattr(args, "resume", False):
-        overrides.append("trainer.resume=true")
-    return load_config(cls, args.config, overrides)
+    name: str
+    help: str
 
 
 def discover_domains(only: str | None = None) -> list[Domain | _Unavailable]:
@@ -104,7 +74,27 @@ def discover_domains(only: str | None = None) -> list[Domain | _Unavailable]:
     return found
 
 
-def build_parser(domains: Sequence[Domain | _Unavailable]) -> argparse.ArgumentParser:
+def list_domains_lazily() -> list[_NotLoaded]:
+    """Every registered domain with a one-line help read from its package's source (nothing is
+    imported)."""
+    listed = []
+    for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        listed.append(_NotLoaded(ep.name, _package_summary(ep.value.split(".")[0].split(":")[0])))
+    return listed
+
+
+def _package_summary(package: str) -> str:
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        return "(not installed)"
+    doc = ast.get_docstring(ast.parse(Path(spec.origin).read_text(encoding="utf-8"))) or ""
+    first = " ".join(doc.split("\n\n")[0].split())
+    return first.split(". ")[0].rstrip(".:") or package
+
+
+def build_parser(
+    domains: Sequence[Domain | _Unavailable | _NotLoaded],
+) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="contrast",
         description="Contrastive self-supervised pretraining for graphs, LiDAR+camera, medical "
@@ -116,6 +106,9 @@ def build_parser(domains: Sequence[Domain | _Unavailable]) -> argparse.ArgumentP
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full traceback of an error (bug reports)"
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -128,18 +121,28 @@ def build_parser(domains: Sequence[Domain | _Unavailable]) -> argparse.ArgumentP
     demo.add_argument(
         "--only", nargs="+", metavar="DOMAIN", help="run only these parts (core, graph, ...)"
     )
-    demo.set_defaults(func=lambda args: _run_demo(args, domains))
+    demo.set_defaults(func=_run_demo)
 
-    plot = sub.add_parser("plot", help="draw a run's loss curves (metrics.csv) to a PNG")
+    plot = sub.add_parser("plot", help="draw a run's training curves (metrics.csv) to a PNG")
     plot.add_argument("run_dir", type=Path, help="a trainer.out_dir holding metrics.csv")
-    plot.add_argument("--names", nargs="+", help="metric names to draw (default: every *loss*)")
-    plot.add_argument("--out", type=Path, help="PNG path (default: RUN_DIR/loss_curve.png)")
+    plot.add_argument("--names", nargs="+", help="metric names to draw (default: all)")
+    plot.add_argument(
+        "--out", type=Path, help="PNG path (default: RUN_DIR/plots/training_curves.png)"
+    )
     plot.set_defaults(func=_plot_run)
 
+    objectives = sub.add_parser(
+        "objectives", help="the contrastive objectives any method can use (objective.name=...)"
+    )
+    objectives.set_defaults(func=_print_objectives)
+
     info = sub.add_parser("info", help="versions, device and which domains are installed")
-    info.set_defaults(func=lambda args: _print_info(domains))
+    info.set_defaults(func=lambda args: _print_info(discover_domains()))
 
     for domain in domains:
+        if isinstance(domain, _NotLoaded):
+            sub.add_parser(domain.name, help=domain.help, add_help=False)
+            continue
         if isinstance(domain, _Unavailable):
             unavailable = sub.add_parser(domain.name, help=f"(unavailable: {domain.reason})")
             unavailable.set_defaults(func=lambda args, d=domain: _fail_unavailable(d))
@@ -156,7 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     names = {ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
     first = next((a for a in argv if not a.startswith("-")), None)
-    domains = discover_domains(first if first in names else None)
+    domains: list[Domain | _Unavailable | _NotLoaded] = list(
+        discover_domains(first) if first in names else list_domains_lazily()
+    )
     parser = build_parser(domains)
     args = parser.parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
@@ -168,10 +173,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
-    except (ConfigError, FileNotFoundError, ValueError) as err:
-        if args.verbose:  # -v: the full traceback, for a bug report
+    except USER_ERRORS as err:
+        if args.debug:
             raise
-        print(f"contrast: error: {err} (run with -v for the traceback)", file=sys.stderr)
+        message = " ".join(str(err).split()) or type(err).__name__
+        print(f"contrast: error: {message} (--debug shows the traceback)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(
@@ -189,13 +195,20 @@ def _fail_unavailable(domain: _Unavailable) -> int:
 
 
 def _plot_run(args: argparse.Namespace) -> int:
-    from shared.evaluation import plot_loss_curve
+    from shared.evaluation import plot_training_curves
 
     csv_path = args.run_dir / "metrics.csv"
     if not csv_path.is_file():
         raise FileNotFoundError(f"{csv_path} not found: is {args.run_dir} a run directory?")
-    out = plot_loss_curve(csv_path, args.out or args.run_dir / "loss_curve.png", names=args.names)
-    print(out)
+    out = args.out or args.run_dir / "plots" / "training_curves.png"
+    print(plot_training_curves(csv_path, out, names=args.names))
+    return 0
+
+
+def _print_objectives(args: argparse.Namespace) -> int:
+    from shared.losses.registry import format_objectives_table
+
+    print(format_objectives_table())
     return 0
 
 
@@ -213,10 +226,11 @@ def _print_info(domains: Sequence[Domain | _Unavailable]) -> int:
     return 0
 
 
-def _run_demo(args: argparse.Namespace, domains: Sequence[Domain | _Unavailable]) -> int:
+def _run_demo(args: argparse.Namespace) -> int:
     from shared.demo import core_demo
     from shared.evaluation import markdown_table
 
+    domains = discover_domains()
     parts: list[tuple[str, Callable[[Path], list[DemoRow]]]] = [("core", core_demo)]
     parts += [(d.name, d.demo) for d in domains if isinstance(d, Domain)]
     if args.only:
@@ -233,25 +247,23 @@ def _run_demo(args: argparse.Namespace, domains: Sequence[Domain | _Unavailable]
         logging.getLogger("contrast").info("demo: %s ...", name)
         part_rows = fn(args.out_dir / name)
         seconds = time.perf_counter() - start
-        rows += [
-            DemoRow(r.domain, r.method, r.metric, r.value, r.note or f"{seconds:.0f} s")
-            for r in part_rows
-        ]
+        rows += [replace(r, note=r.note or f"{seconds:.0f} s") for r in part_rows]
     for domain in domains:
         if isinstance(domain, _Unavailable) and (not args.only or domain.name in args.only):
-            rows.append(DemoRow(domain.name, "-", "skipped", float("nan"), domain.reason))
+            rows.append(DemoRow(domain.name, "-", "skipped", float("nan"), note=domain.reason))
     table: list[dict[str, Any]] = [
         {
             "domain": r.domain,
             "method": r.method,
             "metric": r.metric,
             "value": f"{r.value:.4f}",
+            "good looks like": r.reference,
             "note": r.note,
         }
         for r in rows
     ]
     print()
-    print(markdown_table(table, ["domain", "method", "metric", "value", "note"]))
+    print(markdown_table(table, ["domain", "method", "metric", "value", "good looks like", "note"]))
     return 0
 
 

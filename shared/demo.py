@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from shared.cli import DemoRow
+from shared.domain import DemoRow
 from shared.evaluation import cluster_scores, linear_probe
 from shared.heads import ProjectionHead
 from shared.losses import info_nce

@@ -10,3 +10,7 @@ exits with code 2 (``--debug`` shows the traceback).
 class InputError(ValueError):
     """A problem with what the user gave (a file, a config value); the message names it and says
     what to do."""
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used: truncated, foreign, or of another model."""

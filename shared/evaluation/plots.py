@@ -1,4 +1,4 @@
-"""PNG plots of a training run's loss curves and of embeddings (t-SNE).
+"""PNG plots of a training run's curves and of embeddings (t-SNE).
 
 Figures are drawn with matplotlib's object API on the Agg canvas, so they work headless and never
 touch the global pyplot state or backend of the calling process.
@@ -22,18 +22,36 @@ from shared.evaluation._inputs import labels as check_labels
 _CSV_COLUMNS = ("epoch", "step", "split", "name", "value")
 
 
-def plot_loss_curve(
+def metric_family(name: str) -> str:
+    """The panel a metric is drawn in: every ``*loss*`` together, ``val_NDCG@10`` and
+    ``val_NDCG@20`` under ``NDCG``, the learning rate alone, and so on."""
+    base = name.removeprefix("val_").removeprefix("test_")
+    if "loss" in base:
+        return "loss"
+    return base.split("@")[0]
+
+
+_NOT_CURVES = ("epoch_time_s",)
+
+
+def plot_training_curves(
     metrics_csv_path: str | Path, out_png: str | Path, *, names: Sequence[str] | None = None
 ) -> Path:
-    """Plot metric value against training step, one line per (split, name), into ``out_png``.
+    """Draw a run's history: one panel per metric family (losses, NDCG, accuracy, learning rate,
+    samples/s, ...), value against training step, with labelled axes.
+
+    Per-step rows are drawn as a thin line, epoch and validation rows as markers on the same
+    step axis (an epoch's row sits at its last step).
 
     Args:
         metrics_csv_path: the trainer's ``metrics.csv`` (columns epoch, step, split, name, value).
         out_png: output PNG path (parent folders are created).
-        names: metric names to draw; by default every name containing ``"loss"``.
+        names: metric names to draw; by default every metric but the epoch wall time.
 
     Returns:
         The PNG path.
+
+        >>> plot_training_curves("runs/x/metrics.csv", "runs/x/plots/training_curves.png")
     """
     path = Path(metrics_csv_path)
     series: dict[tuple[str, str], list[tuple[float, float]]] = {}
@@ -44,25 +62,45 @@ def plot_loss_curve(
             raise ValueError(f"{path} lacks column(s) {missing}; found {reader.fieldnames}")
         for row in reader:
             name = row["name"]
-            if (name in names) if names is not None else ("loss" in name):
+            if (name in names) if names is not None else (name not in _NOT_CURVES):
                 value = float(row["value"])
                 if math.isfinite(value):
                     series.setdefault((row["split"], name), []).append((float(row["step"]), value))
     if not series:
-        wanted = list(names) if names is not None else "names containing 'loss'"
+        wanted = list(names) if names is not None else "any metric"
         raise ValueError(f"{path} has no finite rows for {wanted}")
 
-    fig = Figure(figsize=(6, 4))
-    ax = fig.add_subplot()
-    for (split, name), points in sorted(series.items()):
-        steps, values = zip(*sorted(points), strict=True)
-        ax.plot(steps, values, marker="o" if len(points) < 30 else None, label=f"{split}/{name}")
-    ax.set_xlabel("step")
-    ax.set_ylabel("value")
-    ax.set_title(path.parent.name or path.name)
-    ax.grid(alpha=0.3)
-    ax.legend()
+    families: dict[str, list[tuple[str, str]]] = {}
+    for key in sorted(series):
+        families.setdefault(metric_family(key[1]), []).append(key)
+    order = sorted(families, key=lambda f: (f != "loss", f in ("lr", "samples_per_s"), f))
+    cols = min(3, len(order))
+    rows = math.ceil(len(order) / cols)
+    fig = Figure(figsize=(4.6 * cols, 3.4 * rows))
+    for i, family in enumerate(order):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        for split, name in families[family]:
+            steps, values = zip(*sorted(series[(split, name)]), strict=True)
+            per_step = split == "train_step"
+            ax.plot(
+                steps,
+                values,
+                marker=None if per_step or len(steps) > 40 else "o",
+                markersize=3,
+                linewidth=0.8 if per_step else 1.6,
+                alpha=0.5 if per_step else 1.0,
+                label=f"{name} ({'per step' if per_step else split})",
+            )
+        ax.set_xlabel("training step")
+        ax.set_ylabel(_FAMILY_LABELS.get(family, family))
+        ax.set_title(_FAMILY_LABELS.get(family, family), fontsize="medium")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="x-small")
+    fig.suptitle(path.parent.name or path.name, fontsize="medium")
     return _save(fig, out_png)
+
+
+_FAMILY_LABELS = {"loss": "loss", "lr": "learning rate", "samples_per_s": "samples / s"}
 
 
 def plot_tsne(

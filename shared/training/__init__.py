@@ -17,6 +17,7 @@
 from shared.training.batches import batch_size_of, move_to_device, resolve_device
 from shared.training.checkpoint import (
     CHECKPOINT_FORMAT,
+    CheckpointError,
     load_checkpoint,
     save_checkpoint_atomic,
 )
@@ -27,6 +28,7 @@ from shared.training.schedule import Optimize, lr_factor, make_optimizer, make_s
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "CheckpointError",
     "Optimize",
     "TrainResult",
     "Trainer",

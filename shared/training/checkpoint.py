@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 
+from shared.errors import CheckpointError
+
 log = logging.getLogger("contrast")
 
 CHECKPOINT_FORMAT = "contrastive-suite/checkpoint-v1"
@@ -74,12 +76,12 @@ def load_checkpoint(
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises several types for truncated / foreign files
-        raise RuntimeError(
+        raise CheckpointError(
             f"checkpoint {path} is corrupt or truncated and cannot be read ({type(err).__name__}: "
             f"{str(err).splitlines()[0] if str(err) else 'no detail'}); delete it to start over"
         ) from err
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise RuntimeError(
+        raise CheckpointError(
             f"{path} is not a contrastive-suite checkpoint (format {CHECKPOINT_FORMAT})"
         )
     return state
@@ -94,7 +96,7 @@ def load_resume_checkpoint(
     """
     try:
         return load_checkpoint(path, map_location), path
-    except RuntimeError as err:
+    except CheckpointError as err:
         prev = previous_path(path)
         if not prev.is_file():
             raise

@@ -32,13 +32,14 @@ from shared.config import save_config
 from shared.training.batches import batch_size_of, move_to_device, resolve_device
 from shared.training.checkpoint import (
     CHECKPOINT_FORMAT,
+    CheckpointError,
     load_checkpoint,
     load_resume_checkpoint,
     remove_orphan_temp_files,
     save_checkpoint_atomic,
 )
 from shared.training.config import TrainerConfig, TrainResult
-from shared.training.progress import EpochProgress, format_duration
+from shared.training.progress import LOG_EVERY_S, EpochProgress, format_duration
 from shared.training.rng import rng_state, seed_everything, set_rng_state
 from shared.training.run_log import MetricsLog
 from shared.training.schedule import make_optimizer, make_scheduler
@@ -108,7 +109,7 @@ class Trainer:
         self.bad_evals = 0
         self.history: list[dict[str, float]] = []
         self._log_file: MetricsLog | None = None
-        self._run_start = 0.0
+        self._run_start = self._last_epoch_log = 0.0
         self._epochs_at_start = 0
         # Reading a loss on the host waits for the device. On the CPU that is free, so losses are
         # read (and checked for NaN before the update) every step; on an accelerator they stay on
@@ -157,12 +158,15 @@ class Trainer:
         try:
             self.method.load_state_dict(state["model"])
         except RuntimeError as err:
-            raise RuntimeError(
+            raise CheckpointError(
                 f"checkpoint in {self.out_dir} does not fit this model (different architecture or "
                 f"config?): {str(err).splitlines()[0]}"
             ) from err
         if len(state["optimizers"]) != len(self.optimizers):
-            raise RuntimeError("checkpoint has a different number of optimisers than this method")
+            raise CheckpointError(
+                f"the checkpoint in {self.out_dir} has a different number of optimisers than this "
+                "method (another method's run folder?)"
+            )
         for opt, opt_state in zip(self.optimizers, state["optimizers"], strict=True):
             opt.load_state_dict(opt_state)
         for sched, sched_state in zip(self.schedulers, state["schedulers"], strict=True):
@@ -271,6 +275,7 @@ class Trainer:
             save_config(self.experiment, self.out_dir / "config.yaml")
         self._open_logs(resumed)
         self._run_start, self._epochs_at_start = time.perf_counter(), self.epoch
+        self._last_epoch_log = self._run_start
         stopped_early = False
         try:
             while self.epoch < cfg.epochs and not stopped_early:
@@ -422,10 +427,20 @@ class Trainer:
 
     def _log_epoch(self, summary: Mapping[str, float]) -> None:
         self._log("epoch", summary, self.global_step, self.epoch)
-        if self.is_main:
+        now = time.perf_counter()
+        # Every epoch gets a line when epochs are slow or validated; fast epochs (a full-graph
+        # step takes milliseconds) get one at least every LOG_EVERY_S seconds, plus the last.
+        quiet = (
+            summary.get("epoch_time_s", 0.0) < 1.0
+            and not any(k.startswith("val_") for k in summary)
+            and now - self._last_epoch_log < LOG_EVERY_S
+            and self.epoch not in (self._epochs_at_start + 1, self.cfg.epochs)
+        )
+        if self.is_main and not quiet:
+            self._last_epoch_log = now
             shown = "  ".join(f"{k} {v:.4g}" for k, v in summary.items() if k not in ("lr",))
             done = self.epoch - self._epochs_at_start
-            elapsed = time.perf_counter() - self._run_start
+            elapsed = now - self._run_start
             eta = elapsed / max(done, 1) * (self.cfg.epochs - self.epoch)
             log.info(
                 "epoch %d/%d  %s  (ETA %s)",

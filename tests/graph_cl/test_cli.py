@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from graph_cl.cli import domain
-from shared.cli import Domain, main
+from shared.cli import main
+from shared.domain import Domain
+from tests.run_folder import assert_run_folder
 
 TINY = [
     "data.sbm_nodes=150",
@@ -20,7 +21,6 @@ TINY = [
     "gcool.encoder.proj_dim=8",
     "gcool.num_communities=3",
     "eval.random_splits=2",
-    "trainer.tensorboard=false",
 ]
 
 
@@ -32,13 +32,13 @@ def test_domain_is_registered() -> None:
 def test_pretrain_then_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
     assert main(["graph", "pretrain", *TINY, f"trainer.out_dir={out}"]) == 0
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = assert_run_folder(out, tsne=True)
     assert {"random_accuracy", "random_accuracy_std", "kmeans_nmi", "community_nmi"} <= set(metrics)
-    assert (out / "config.yaml").is_file() and (out / "last.pt").is_file()
-    capsys.readouterr()
+    printed = capsys.readouterr().out
+    assert f"random_accuracy      {metrics['random_accuracy']:.4f}" in printed
+    assert f"run folder: {out}" in printed
     assert main(["graph", "evaluate", *TINY, f"trainer.out_dir={out}"]) == 0
-    evaluated = json.loads(capsys.readouterr().out)
-    assert evaluated["random_accuracy"] == pytest.approx(metrics["random_accuracy"])
+    assert f"random_accuracy      {metrics['random_accuracy']:.4f}" in capsys.readouterr().out
 
 
 def test_unknown_key_and_missing_checkpoint_are_clear_errors(

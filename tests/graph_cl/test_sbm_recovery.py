@@ -11,7 +11,7 @@ from graph_cl.config import GraphExperiment
 from graph_cl.data import GraphDataConfig, build_graph
 from graph_cl.encoders import EncoderConfig
 from graph_cl.evaluation import EvalConfig
-from graph_cl.experiment import pretrain
+from graph_cl.experiment import run
 from graph_cl.gcool import GCoolConfig
 from shared.evaluation import cluster_scores
 from shared.training import TrainerConfig
@@ -43,7 +43,7 @@ def test_deca_recovers_planted_communities(tmp_path: Path) -> None:
         ),
         eval=EvalConfig(random_splits=2, public_split=False),
     )
-    _, metrics = pretrain(exp)
+    _, metrics = run(exp)
     raw = cluster_scores(build_graph(data_cfg).x, build_graph(data_cfg).y, seed=0)["nmi"]
     assert raw < 0.1
     assert metrics["community_nmi"] > raw + 0.3

@@ -45,7 +45,7 @@ def test_plot_draws_a_runs_loss_curve(tmp_path, capsys):
         "epoch,step,split,name,value\n1,1,train_step,loss,2.0\n1,2,train_step,loss,1.5\n"
     )
     assert main(["plot", str(run)]) == 0
-    assert (run / "loss_curve.png").stat().st_size > 0
+    assert (run / "plots" / "training_curves.png").stat().st_size > 0
     assert main(["plot", str(tmp_path / "missing")]) == 2
     assert "metrics.csv not found" in capsys.readouterr().err
 

@@ -32,7 +32,8 @@ from shared.evaluation import (
     mean_std,
     metrics_from_ranks,
     partition_scores,
-    plot_loss_curve,
+    metric_family,
+    plot_training_curves,
     plot_tsne,
     rank_full,
     ranks_from_scores,
@@ -507,19 +508,25 @@ def test_markdown_table_exact():
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def test_plot_loss_curve_writes_png(tmp_path):
+def test_metric_families_group_panels():
+    assert metric_family("loss_cl") == metric_family("val_loss") == "loss"
+    assert metric_family("val_NDCG@10") == metric_family("NDCG@20") == "NDCG"
+    assert metric_family("lr") == "lr" and metric_family("val_accuracy") == "accuracy"
+
+
+def test_plot_training_curves_writes_png(tmp_path):
     csv_path = tmp_path / "metrics.csv"
     csv_path.write_text(
         "epoch,step,split,name,value\n"
         "0,10,train,loss,2.0\n0,20,train,loss,1.5\n0,20,val,loss,1.7\n0,20,val,acc,0.5\n"
     )
-    out = plot_loss_curve(csv_path, tmp_path / "plots" / "loss.png")
+    out = plot_training_curves(csv_path, tmp_path / "plots" / "loss.png")
     assert out.read_bytes()[:8] == PNG_MAGIC
     with pytest.raises(ValueError, match="no finite rows"):
-        plot_loss_curve(csv_path, tmp_path / "x.png", names=["recall"])
+        plot_training_curves(csv_path, tmp_path / "x.png", names=["recall"])
     (tmp_path / "bad.csv").write_text("epoch,name,value\n0,loss,1.0\n")
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['step', 'split'\]"):
-        plot_loss_curve(tmp_path / "bad.csv", tmp_path / "y.png")
+        plot_training_curves(tmp_path / "bad.csv", tmp_path / "y.png")
 
 
 def test_plot_tsne_writes_png(tmp_path):
