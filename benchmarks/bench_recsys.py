@@ -32,7 +32,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from recsys_cl.config import RecsysExperiment  # noqa: E402
+from recsys_cl.config import RecsysExperiment, mclrec_config  # noqa: E402
 from recsys_cl.data import SequenceBatches, leave_one_out, load_txt  # noqa: E402
 from recsys_cl.evaluation import evaluate_ranking  # noqa: E402
 from recsys_cl.mclrec import MCLRec  # noqa: E402
@@ -70,7 +70,7 @@ def time_method(name: str, batches: list[dict], n_items: int, warmup: int) -> li
     config, _ = METHODS[name]
     exp = load_config(RecsysExperiment, ROOT / "configs" / "recsys" / config)
     torch.manual_seed(exp.trainer.seed)
-    model = MCLRec(n_items, exp.model, exp.method).train()
+    model = MCLRec(n_items, exp.model, mclrec_config(exp)).train()
     optimizers = model.configure_optimizers(exp.trainer)
 
     def optimize(loss: torch.Tensor, index: int = 0) -> None:
@@ -135,7 +135,7 @@ def main() -> None:
     validation_s = None
     if not args.skip_eval:
         torch.manual_seed(0)
-        model = MCLRec(split.n_items, exp.model, exp.method)
+        model = MCLRec(split.n_items, exp.model, mclrec_config(exp))
         start = time.perf_counter()
         evaluate_ranking(model, split.valid, batch_size=exp.eval.batch_size)
         validation_s = time.perf_counter() - start

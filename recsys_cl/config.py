@@ -1,20 +1,29 @@
-"""The sequential-recommendation experiment config: one YAML per experiment (``configs/recsys``).
+"""The recommendation experiment config: one YAML per experiment (``configs/recsys``).
 
-Every field has a default, so ``load_config(RecsysExperiment, None, [])`` is a short MCLRec run on
-the synthetic taste/Markov-chain data. SASRec and CL4SRec are the same method with
-``method.meta_weight: 0`` (and ``method.cl_weight: 0`` for SASRec). :class:`DCCFExperiment` is the
-graph collaborative-filtering experiment (``contrast recsys train-dccf``).
+``method`` names the algorithm and its hyper-parameters sit in the section of that name:
+
+- ``sasrec``: the SASRec encoder alone, next-item cross-entropy (no section of its own);
+- ``cl4srec``: SASRec + NT-Xent between two crop / mask / reorder views (``cl4srec:``);
+- ``mclrec``: CL4SRec + learnable augmenters, meta or joint updates (``mclrec:``);
+- ``dccf``: disentangled contrastive collaborative filtering on the user-item graph (``dccf:``).
+
+The sequential methods share the encoder section ``model:`` (SASRec sizes) and the views
+``augment:``. Every field has a default, so ``load_config(RecsysExperiment, None, [])`` is a short
+MCLRec run on the synthetic taste/Markov-chain data.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from recsys_cl.augment import SequenceAugmenter
 from recsys_cl.dccf import DCCFConfig
 from recsys_cl.mclrec import MCLRecConfig
 from recsys_cl.sasrec import SASRecConfig
 from shared.training import TrainerConfig
+
+SEQUENTIAL_METHODS = ("sasrec", "cl4srec", "mclrec")
 
 
 @dataclass
@@ -36,17 +45,40 @@ class RecsysDataConfig:
 class RecsysEvalConfig:
     batch_size: int = 256  # histories scored at a time against all items
     ks: tuple[int, ...] = (5, 10, 20)
+    # Leave the user's history out of the candidates (the S3Rec / ICLRec / CoSeRec protocol).
+    # False ranks against every item (MCLRec's RecBole protocol, the published MCLRec numbers).
+    # DCCF always leaves its training items out.
+    exclude_history: bool = False
+
+
+@dataclass
+class CL4SRecConfig:
+    """CL4SRec (Xie et al., ICDE 2022): lambda, tau and similarity of the view contrast."""
+
+    cl_weight: float = 0.1
+    cl_temperature: float = 1.0
+    similarity: Literal["dot", "cos"] = "dot"
+
+
+@dataclass
+class DCCFRunConfig(DCCFConfig):
+    """DCCF's model and loss hyper-parameters plus its sampling: ``batches_per_epoch`` batches of
+    ``batch_size`` users (official: 40 of 10240)."""
+
+    batches_per_epoch: int = 40
 
 
 @dataclass
 class RecsysExperiment:
-    """data -> views -> SASRec -> MCLRec objective -> trainer -> leave-one-out full ranking."""
+    """data -> views -> encoder -> method's objective -> trainer -> full-ranking evaluation."""
 
-    name: str = "mclrec"  # label of the run in metrics.json and tables
+    method: Literal["sasrec", "cl4srec", "mclrec", "dccf"] = "mclrec"
     data: RecsysDataConfig = field(default_factory=RecsysDataConfig)
     model: SASRecConfig = field(default_factory=SASRecConfig)
-    method: MCLRecConfig = field(default_factory=MCLRecConfig)
     augment: SequenceAugmenter = field(default_factory=SequenceAugmenter)
+    cl4srec: CL4SRecConfig = field(default_factory=CL4SRecConfig)
+    mclrec: MCLRecConfig = field(default_factory=MCLRecConfig)
+    dccf: DCCFRunConfig = field(default_factory=DCCFRunConfig)
     batch_size: int = 256
     trainer: TrainerConfig = field(
         default_factory=lambda: TrainerConfig(
@@ -56,31 +88,24 @@ class RecsysExperiment:
             monitor="MRR@10",
             monitor_mode="max",
             patience=10,
-            progress=False,
-            log_every=0,
         )
     )
     eval: RecsysEvalConfig = field(default_factory=RecsysEvalConfig)
 
 
-@dataclass
-class DCCFExperiment:
-    """data -> training graph -> DCCF -> trainer -> full ranking excluding training items."""
-
-    name: str = "dccf"
-    data: RecsysDataConfig = field(default_factory=RecsysDataConfig)
-    model: DCCFConfig = field(default_factory=DCCFConfig)
-    batch_size: int = 1024  # users per batch (official: 10240)
-    batches_per_epoch: int = 10  # official: 40
-    trainer: TrainerConfig = field(
-        default_factory=lambda: TrainerConfig(
-            epochs=20,
-            lr=1e-3,
-            out_dir="runs/recsys_dccf",
-            monitor="NDCG@20",
-            monitor_mode="max",
-            progress=False,
-            log_every=0,
+def mclrec_config(exp: RecsysExperiment) -> MCLRecConfig:
+    """The loss weights of the sequential method ``exp.method`` names, as MCLRec's (SASRec and
+    CL4SRec are MCLRec with the augmenters, and for SASRec the view contrast, switched off)."""
+    if exp.method == "sasrec":
+        return MCLRecConfig(cl_weight=0.0, meta_weight=0.0)
+    if exp.method == "cl4srec":
+        c = exp.cl4srec
+        return MCLRecConfig(
+            cl_weight=c.cl_weight,
+            cl_temperature=c.cl_temperature,
+            similarity=c.similarity,
+            meta_weight=0.0,
         )
-    )
-    eval: RecsysEvalConfig = field(default_factory=lambda: RecsysEvalConfig(batch_size=1024))
+    if exp.method == "mclrec":
+        return exp.mclrec
+    raise ValueError(f"method '{exp.method}' is not a sequential recommender")

@@ -2,7 +2,9 @@
 
 Sequential models (:func:`evaluate_ranking`): each validation / test sample's target is ranked
 against all items (only the padding id is left out; the user's history is not removed, as in the
-official MCLRec/RecBole evaluation), and HR@k, NDCG@k and MRR@k are averaged over samples.
+official MCLRec/RecBole evaluation), and HR@k, NDCG@k and MRR@k are averaged over samples. With
+``exclude_history`` the items of the user's history are left out too (the S3Rec / ICLRec /
+CoSeRec protocol; the target itself is never removed), which raises every metric.
 Scores are computed ``batch_size`` queries at a time, so memory is O(batch_size x n_items)
 whatever the number of users.
 
@@ -32,6 +34,7 @@ def evaluate_ranking(
     ks: Sequence[int] = (5, 10, 20),
     batch_size: int = 256,
     stderr: bool = False,
+    exclude_history: bool = False,
 ) -> dict[str, float]:
     """``{"HR@k", "NDCG@k", "MRR@k"}`` of ``model`` on ``samples`` (eval mode, no gradient), with
     ``stderr`` also their standard errors over samples (``"HR@k_se"``, ...)."""
@@ -52,11 +55,18 @@ def evaluate_ranking(
             torch.from_numpy(samples.targets),
             ks=ks,
             batch_size=batch_size,
+            exclude_items=history_items(samples) if exclude_history else None,
             padding_item=0,
             stderr=stderr,
         )
     finally:
         model.train(was_training)
+
+
+def history_items(samples: SequenceSamples) -> list[np.ndarray]:
+    """Each sample's whole history (every item before its target, not only the last
+    ``max_length``)."""
+    return [samples.items[a:b] for a, b in zip(samples.starts, samples.ends, strict=True)]
 
 
 def evaluate_dccf(

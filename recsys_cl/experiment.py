@@ -1,17 +1,32 @@
-"""Train and evaluate one sequential-recommendation experiment (used by the CLI and the demo)."""
+"""Running a recommendation experiment, through the three entry points every domain's
+``experiment.py`` has:
+
+- :func:`build` -> the data (its statistics logged first), the model ``exp.method`` names, its
+  training batches and its ranking evaluation;
+- :func:`run` -> train with early stopping on validation, rank the test targets, write the run
+  folder (``metrics.json``, ``plots/``) and print the final table;
+- :func:`evaluate_checkpoint` -> validation and test ranking of a saved model, with standard
+  errors.
+
+    >>> exp = load_config(RecsysExperiment, "configs/recsys/mclrec_beauty.yaml", [])
+    >>> metrics = run(exp)
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from recsys_cl.config import DCCFExperiment, RecsysDataConfig, RecsysExperiment
+from torch import nn
+
+from recsys_cl.config import RecsysDataConfig, RecsysExperiment, mclrec_config
 from recsys_cl.data import (
     PUBLIC_URLS,
     InteractionSequences,
-    LeaveOneOut,
     SequenceBatches,
     download,
     leave_one_out,
@@ -21,9 +36,22 @@ from recsys_cl.data import (
 from recsys_cl.dccf import DCCF, BPRBatches, leave_one_out_graph
 from recsys_cl.evaluation import evaluate_dccf, evaluate_ranking
 from recsys_cl.mclrec import MCLRec
+from shared.run_report import finish_run
 from shared.training import Trainer, load_checkpoint, seed_everything
 
-log = logging.getLogger("contrast.recsys")
+log = logging.getLogger("contrast")
+
+Evaluate = Callable[[str, bool], dict[str, float]]
+"""``evaluate(split, stderr)``: ranking metrics on ``"valid"`` or ``"test"``."""
+
+
+@dataclass
+class RecsysRun:
+    """What :func:`build` returns: the model, its training batches and its evaluation."""
+
+    model: nn.Module
+    batches: Iterable[Any]
+    evaluate: Evaluate
 
 
 def load_data(cfg: RecsysDataConfig) -> InteractionSequences:
@@ -46,26 +74,36 @@ def load_data(cfg: RecsysDataConfig) -> InteractionSequences:
     return load_sequences(path)
 
 
-def build(exp: RecsysExperiment) -> tuple[LeaveOneOut, MCLRec]:
-    """The split and a freshly initialised model (seeded by ``trainer.seed``)."""
+def build(exp: RecsysExperiment) -> RecsysRun:
+    """Data, split, a freshly initialised model (seeded by ``trainer.seed``), batches and the
+    evaluation for ``exp.method``."""
     data = load_data(exp.data)
+    stats = data.stats()
+    log.info(
+        "%s: %d users, %d items, %d interactions (%.1f per user); leave-one-out: each user's "
+        "last item is the test target, the second-to-last the validation target",
+        exp.data.name,
+        stats["users"],
+        stats["items"],
+        stats["interactions"],
+        stats["avg_length"],
+    )
+    if exp.method == "dccf":
+        return _build_dccf(exp, data)
     split = leave_one_out(data, exp.data.max_length)
     if exp.model.max_length != exp.data.max_length:
         raise ValueError(
             f"model.max_length={exp.model.max_length} must equal "
             f"data.max_length={exp.data.max_length}"
         )
+    log.info(
+        "split: %d training prefixes, %d validation and %d test users",
+        len(split.train),
+        len(split.valid),
+        len(split.test),
+    )
     seed_everything(exp.trainer.seed)
-    return split, MCLRec(split.n_items, exp.model, exp.method)
-
-
-def train(exp: RecsysExperiment) -> dict[str, float]:
-    """Fit with early stopping on the validation metric, then rank the test targets.
-
-    Writes ``metrics.json`` (validation of the kept model, test, epochs, seconds per epoch) to
-    ``trainer.out_dir`` and returns it.
-    """
-    split, model = build(exp)
+    model = MCLRec(split.n_items, exp.model, mclrec_config(exp))
     batches = SequenceBatches(
         split.train,
         exp.batch_size,
@@ -73,56 +111,42 @@ def train(exp: RecsysExperiment) -> dict[str, float]:
         seed=exp.trainer.seed,
     )
 
-    def validate() -> dict[str, float]:
-        return evaluate_ranking(model, split.valid, ks=exp.eval.ks, batch_size=exp.eval.batch_size)
-
-    start = time.perf_counter()
-    result = Trainer(exp.trainer, model, experiment=exp).fit(batches, validate=validate)
-    seconds = time.perf_counter() - start
-    metrics: dict[str, float] = {
-        "epochs_run": result.epochs_run,
-        "best_epoch": result.best_epoch or result.epochs_run,
-        "train_seconds": seconds,
-        "epoch_seconds": sum(h["epoch_time_s"] for h in result.history)
-        / max(len(result.history), 1),
-    }
-    metrics.update({f"valid_{k}": v for k, v in validate().items()})
-    test = evaluate_ranking(model, split.test, ks=exp.eval.ks, batch_size=exp.eval.batch_size)
-    metrics.update({f"test_{k}": v for k, v in test.items()})
-    _write(metrics, exp)
-    return metrics
-
-
-def evaluate_checkpoint(exp: RecsysExperiment, checkpoint: str | Path) -> dict[str, float]:
-    """Validation and test ranking metrics of a saved model, each with its standard error over
-    users (``test_HR@20_se``, ...): the sampling noise to compare against a published number."""
-    split, model = build(exp)
-    model.load_state_dict(load_checkpoint(checkpoint)["model"])
-    metrics = {}
-    for name, samples in (("valid", split.valid), ("test", split.test)):
-        scores = evaluate_ranking(
-            model, samples, ks=exp.eval.ks, batch_size=exp.eval.batch_size, stderr=True
+    def evaluate(name: str, stderr: bool) -> dict[str, float]:
+        return evaluate_ranking(
+            model,
+            split.valid if name == "valid" else split.test,
+            ks=exp.eval.ks,
+            batch_size=exp.eval.batch_size,
+            stderr=stderr,
+            exclude_history=exp.eval.exclude_history,
         )
-        metrics.update({f"{name}_{k}": v for k, v in scores.items()})
-    return metrics
+
+    return RecsysRun(model, batches, evaluate)
 
 
-def train_dccf(exp: DCCFExperiment) -> dict[str, float]:
-    """Fit DCCF on each user's items but the last two, early-stop on the second-to-last, test on
-    the last; writes and returns ``metrics.json`` like :func:`train`."""
-    data = load_data(exp.data)
+def _build_dccf(exp: RecsysExperiment, data: InteractionSequences) -> RecsysRun:
     graph, targets = leave_one_out_graph(data.sequences, data.n_items)
     seed_everything(exp.trainer.seed)
-    model = DCCF(graph, exp.model)
-    batches = BPRBatches(graph, exp.batch_size, exp.batches_per_epoch, seed=exp.trainer.seed)
+    model = DCCF(graph, exp.dccf)
+    batches = BPRBatches(graph, exp.batch_size, exp.dccf.batches_per_epoch, seed=exp.trainer.seed)
 
-    def validate() -> dict[str, float]:
+    def evaluate(name: str, stderr: bool) -> dict[str, float]:
         return evaluate_dccf(
-            model, graph, targets, "valid", ks=exp.eval.ks, batch_size=exp.eval.batch_size
+            model, graph, targets, name, ks=exp.eval.ks, batch_size=exp.eval.batch_size
         )
 
+    return RecsysRun(model, batches, evaluate)
+
+
+def run(exp: RecsysExperiment) -> dict[str, float]:
+    """Fit with early stopping on the validation metric, then rank the test targets; writes the
+    run folder and returns ``metrics.json``'s numbers (validation of the kept model, test, epochs,
+    seconds per epoch)."""
+    built = build(exp)
     start = time.perf_counter()
-    result = Trainer(exp.trainer, model, experiment=exp).fit(batches, validate=validate)
+    result = Trainer(exp.trainer, built.model, experiment=exp).fit(
+        built.batches, validate=lambda: built.evaluate("valid", False)
+    )
     metrics: dict[str, float] = {
         "epochs_run": result.epochs_run,
         "best_epoch": result.best_epoch or result.epochs_run,
@@ -130,22 +154,32 @@ def train_dccf(exp: DCCFExperiment) -> dict[str, float]:
         "epoch_seconds": sum(h["epoch_time_s"] for h in result.history)
         / max(len(result.history), 1),
     }
-    metrics.update({f"valid_{k}": v for k, v in validate().items()})
-    test = evaluate_dccf(
-        model, graph, targets, "test", ks=exp.eval.ks, batch_size=exp.eval.batch_size
+    metrics.update({f"valid_{k}": v for k, v in built.evaluate("valid", False).items()})
+    metrics.update({f"test_{k}": v for k, v in built.evaluate("test", False).items()})
+    finish_run(
+        Path(exp.trainer.out_dir),
+        metrics,
+        title=f"{exp.method} on {exp.data.name} ({_protocol(exp)})",
+        experiment=exp,
+        tensorboard=exp.trainer.tensorboard,
     )
-    metrics.update({f"test_{k}": v for k, v in test.items()})
-    _write(metrics, exp)
     return metrics
 
 
-def _write(metrics: dict[str, float], exp: RecsysExperiment | DCCFExperiment) -> None:
-    out = Path(exp.trainer.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    payload = {"name": exp.name, "data": exp.data.name, "seed": exp.trainer.seed, **metrics}
-    (out / "metrics.json").write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-    log.info(
-        "%s: test %s",
-        exp.name,
-        {k: round(v, 4) for k, v in metrics.items() if k.startswith("test_")},
-    )
+def evaluate_checkpoint(exp: RecsysExperiment, checkpoint: str | Path) -> dict[str, float]:
+    """Validation and test ranking metrics of a saved model; sequential models also get each
+    metric's standard error over users (``test_HR@20_se``, ...): the sampling noise to compare
+    against a published number."""
+    built = build(exp)
+    built.model.load_state_dict(load_checkpoint(checkpoint)["model"])
+    metrics = {}
+    for name in ("valid", "test"):
+        scores = built.evaluate(name, exp.method != "dccf")
+        metrics.update({f"{name}_{k}": v for k, v in scores.items()})
+    return metrics
+
+
+def _protocol(exp: RecsysExperiment) -> str:
+    if exp.method == "dccf" or exp.eval.exclude_history:
+        return "ranking without the user's history"
+    return "ranking over all items"
