@@ -1,9 +1,13 @@
-"""``contrast pointcloud``: make-synthetic, pretrain (PRC / SLidR / CALICO), finetune, demo.
+"""``contrast pointcloud``: make-synthetic, pretrain (PRC / SLidR / CALICO), finetune,
+evaluate, summarize, demo.
 
     contrast pointcloud make-synthetic --out runs/pointcloud/synthetic_nuscenes
     contrast pointcloud pretrain --config configs/pointcloud/calico_synthetic.yaml
     contrast pointcloud finetune --config configs/pointcloud/finetune_synthetic.yaml \\
-        finetune.pretrained=runs/pointcloud/calico/pretrained.pt finetune.use_camera=true
+        finetune.pretrained=runs/pointcloud/calico/pretrained.pt finetune.use_camera=true \\
+        trainer.out_dir=runs/pointcloud/ft_calico
+    contrast pointcloud evaluate --config configs/pointcloud/finetune_synthetic.yaml \\
+        --checkpoint runs/pointcloud/ft_calico/labels0.1_seed0/last.pt finetune.use_camera=true
 """
 
 from __future__ import annotations
@@ -12,7 +16,15 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from shared.cli import DemoRow, Domain, add_config_command, load_experiment
+from shared.domain import (
+    DemoRow,
+    Domain,
+    add_config_command,
+    add_evaluate_command,
+    add_summarize_command,
+    default_checkpoint,
+    load_experiment,
+)
 
 
 def _make_synthetic(args: argparse.Namespace) -> int:
@@ -34,10 +46,9 @@ def _make_synthetic(args: argparse.Namespace) -> int:
 
 def _pretrain(args: argparse.Namespace) -> int:
     from pointcloud_cl.config import PointcloudExperiment
-    from pointcloud_cl.experiment import pretrain
+    from pointcloud_cl.experiment import run
 
-    path = pretrain(load_experiment(PointcloudExperiment, args))
-    print(f"pretrained weights: {path}")
+    run(load_experiment(PointcloudExperiment, args))
     return 0
 
 
@@ -51,6 +62,18 @@ def _finetune(args: argparse.Namespace) -> int:
             f"{k} {m:.4f}±{s:.4f}" for k, (m, s) in metrics.items() if k in ("mIoU", "mAP", "NDS")
         )
         print(f"labels {fraction}: {shown}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from pointcloud_cl.config import PointcloudExperiment
+    from pointcloud_cl.experiment import evaluate_checkpoint
+    from shared.run_report import format_final_table
+
+    exp = load_experiment(PointcloudExperiment, args)
+    checkpoint = args.checkpoint or default_checkpoint(exp.trainer.out_dir)
+    metrics = evaluate_checkpoint(exp, checkpoint)
+    print(format_final_table(f"fine-tuned {checkpoint}", metrics, checkpoint.parent))
     return 0
 
 
@@ -71,12 +94,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_config_command(
         sub, "finetune", "BEV segmentation + detection fine-tuning at label fractions", _finetune
     )
+    add_evaluate_command(
+        sub, "BEV mIoU and devkit NDS / mAP of a fine-tuned checkpoint on the val split", _evaluate
+    )
+    add_summarize_command(sub)
 
 
 def demo(out_dir: Path) -> list[DemoRow]:
-    """PRC pretraining, then 50%-label fine-tuning vs random init, on a tiny synthetic set."""
+    """PRC pretraining, then 50%-label fine-tuning vs random init (the reference a pretrained
+    init must beat), on a tiny synthetic set."""
     from pointcloud_cl.config import PointcloudExperiment
-    from pointcloud_cl.experiment import finetune, pretrain
+    from pointcloud_cl.experiment import finetune, run
     from shared.config import load_config
 
     overrides = [
@@ -88,27 +116,32 @@ def demo(out_dir: Path) -> list[DemoRow]:
         "model.neck_channels=32",
         "method=prc",
         "trainer.epochs=2",
-        "trainer.progress=false",
         f"trainer.out_dir={out_dir / 'prc'}",
         "finetune.label_fractions=[0.5]",
         "finetune.seeds=[0]",
         "finetune.steps=30",
     ]
     cfg = load_config(PointcloudExperiment, None, overrides)
-    weights = pretrain(cfg)
-    rows = []
+    weights = run(cfg)
+    rows: list[DemoRow] = []
+    random_init: dict[str, float] = {}
     for init, pretrained in (("random init", ""), ("PRC", str(weights))):
-        run = replace(
+        stage = replace(
             cfg,
-            finetune=replace(
-                cfg.finetune,
-                pretrained=pretrained,
-                out_dir=str(out_dir / f"finetune_{init.split()[0].lower()}"),
+            finetune=replace(cfg.finetune, pretrained=pretrained),
+            trainer=replace(
+                cfg.trainer, out_dir=str(out_dir / f"finetune_{init.split()[0].lower()}")
             ),
         )
-        metrics = finetune(run)["0.5"]
+        metrics = finetune(stage)["0.5"]
         for key, label in (("mIoU", "BEV seg mIoU"), ("NDS", "detection NDS")):
-            rows.append(DemoRow("pointcloud", init, f"{label} (50% labels)", metrics[key][0]))
+            value = metrics[key][0]
+            if pretrained:
+                reference = f"> random init {random_init[key]:.3f}"
+            else:
+                random_init[key] = value
+                reference = "the reference to beat"
+            rows.append(DemoRow("pointcloud", init, f"{label} (50% labels)", value, reference))
     return rows
 
 

@@ -100,7 +100,8 @@ class SLidRConfig:
 
 @dataclass
 class FinetuneConfig:
-    """Fine-tuning from ``pretrained`` (a pretrained.pt, or empty for random init)."""
+    """Fine-tuning from ``pretrained`` (a pretrained.pt, or empty for random init); the stage
+    writes into ``trainer.out_dir`` like every other stage."""
 
     pretrained: str = ""
     use_camera: bool = False
@@ -108,7 +109,7 @@ class FinetuneConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     steps: int = 150
     lr: float = 2e-3
-    out_dir: str = "runs/pointcloud/finetune"
+    bev_frames: int = 3  # validation frames drawn to <trainer.out_dir>/plots/bev_val*.png
 
 
 @dataclass

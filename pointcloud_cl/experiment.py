@@ -1,24 +1,36 @@
-"""Pretraining (PRC, SLidR, CALICO = PRC then RAD) and fine-tuning runs, wired to the trainer.
+"""Pointcloud runs through the entry points every domain's ``experiment.py`` has:
 
-``pretrain(cfg)`` writes ``<trainer.out_dir>/pretrained.pt`` holding the LiDAR encoder (and, for
-CALICO, the RAD-distilled camera encoder). ``finetune(cfg)`` trains the BEV segmentation +
-CenterPoint heads from those weights (or random init) on a fraction of the labelled frames, for
-every label fraction and seed, and scores BEV mIoU and the devkit's NDS / mAP on the val split.
+- :func:`build` -> the train frames (their statistics logged first), the pretraining method
+  ``exp.method`` names (PRC, SLidR, or CALICO's PRC stage) and its batches;
+- :func:`run` -> pretraining; writes ``<trainer.out_dir>/pretrained.pt`` (the LiDAR encoder and,
+  for CALICO, the RAD-distilled camera encoder, in its own run folder ``rad/``), the run folder's
+  metrics and plots, and prints the final table;
+- :func:`evaluate_checkpoint` -> BEV mIoU and the devkit's NDS / mAP of a fine-tuned checkpoint;
+
+and the supervised stage :func:`finetune`: the BEV segmentation + CenterPoint heads trained from
+those weights (or random init) on a fraction of the labelled frames, for every label fraction and
+seed, each a run folder of its own under ``<trainer.out_dir>/labels<f>_seed<s>/`` (its model in
+``last.pt``), with the summary, BEV pictures of validation frames and the final table in
+``<trainer.out_dir>``.
+
+    >>> exp = load_config(PointcloudExperiment, "configs/pointcloud/prc_synthetic.yaml", [])
+    >>> weights = run(exp)
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from nuscenes.nuscenes import NuScenes
 
+from pointcloud_cl.bev_render import render_bev
 from pointcloud_cl.camera_backbone import CameraBEVEncoder, ImageEncoder, make_camera_batch
 from pointcloud_cl.config import PointcloudExperiment
 from pointcloud_cl.data import BatchStream, FrameSet
@@ -33,8 +45,18 @@ from pointcloud_cl.slidr import SLidR, SuperpixelConfig, make_superpixel_pairs
 from pointcloud_cl.synthetic import make_synthetic_nuscenes
 from pointcloud_cl.views import ViewAugmentation, make_point_views
 from pointcloud_cl.voxelize import voxelize_batch
+from shared.config import save_config
 from shared.evaluation import mean_std
-from shared.training import Trainer, TrainerConfig, seed_everything
+from shared.run_report import finish_run
+from shared.training import (
+    Trainer,
+    TrainerConfig,
+    TrainResult,
+    load_checkpoint,
+    save_checkpoint_atomic,
+    seed_everything,
+)
+from shared.training.run_log import MetricsLog
 
 log = logging.getLogger("contrast")
 PRETRAINED_FORMAT = "contrastive-suite/pointcloud-pretrained-v1"
@@ -45,7 +67,34 @@ def open_data(cfg: PointcloudExperiment) -> NuScenes:
     if cfg.data.make_synthetic and not (root / cfg.data.version).is_dir():
         log.info("writing the synthetic nuScenes set to %s", root)
         make_synthetic_nuscenes(root, cfg.data.synthetic)
-    return open_nuscenes(root, cfg.data.version)
+    nusc = open_nuscenes(root, cfg.data.version)
+    log.info(
+        "nuScenes %s at %s: %d scenes, %d samples (key frames), %d annotations",
+        cfg.data.version,
+        root,
+        len(nusc.scene),
+        len(nusc.sample),
+        len(nusc.sample_annotation),
+    )
+    return nusc
+
+
+def load_frames(
+    nusc: NuScenes, cfg: PointcloudExperiment, split: str, cameras: tuple[str, ...]
+) -> FrameSet:
+    """The key frames of ``split`` (points, cameras, boxes), their statistics logged."""
+    frames = FrameSet.load(nusc, split, cfg.data.grid(), cameras, cfg.regions)
+    points = sum(len(f.points) for f in frames.frames)
+    objects = sum(len(f.boxes) for f in frames.frames)
+    log.info(
+        "split %s: %d frames, %.0f points and %.1f boxes per frame, cameras: %s",
+        split,
+        len(frames),
+        points / max(len(frames), 1),
+        objects / max(len(frames), 1),
+        ", ".join(cameras) or "none",
+    )
+    return frames
 
 
 def lidar_encoder(cfg: PointcloudExperiment) -> LidarBEVEncoder:
@@ -132,39 +181,62 @@ def _rad(
     return method, BatchStream(len(train), cfg.data.batch_size, batch)
 
 
-def pretrain(cfg: PointcloudExperiment) -> Path:
-    """Run ``cfg.method`` on the train split; returns the path of ``pretrained.pt``."""
+def build(cfg: PointcloudExperiment) -> tuple[FrameSet, Any, BatchStream]:
+    """The train frames and the pretraining method ``cfg.method`` names (CALICO: its PRC stage)
+    with its batches, initialised from ``trainer.seed``."""
     nusc = open_data(cfg)
     cameras = () if cfg.method == "prc" else cfg.data.cameras
-    train = FrameSet.load(nusc, cfg.data.train_split, cfg.data.grid(), cameras, cfg.regions)
-    out_dir = Path(cfg.trainer.out_dir)
-    camera_state = None
+    train = load_frames(nusc, cfg, cfg.data.train_split, cameras)
     seed_everything(cfg.trainer.seed)  # model initialisation, before the trainer seeds the loop
-    if cfg.method == "slidr":
-        method, batches = _slidr(cfg, train)
-        Trainer(cfg.trainer, method, experiment=cfg).fit(batches)
-        lidar = method.encoder
-    else:
-        method, batches = _prc(cfg, train)
-        Trainer(cfg.trainer, method, experiment=cfg).fit(batches)
-        lidar = method.encoder
-        if cfg.method == "calico":
-            stage2 = replace(cfg.rad.trainer, out_dir=str(out_dir / "rad"), seed=cfg.trainer.seed)
-            rad, rad_batches = _rad(cfg, train, lidar)
-            Trainer(stage2, rad, experiment=cfg).fit(rad_batches)
-            camera_state = rad.student.state_dict()
-    path = out_dir / "pretrained.pt"
-    torch.save(
+    method, batches = _slidr(cfg, train) if cfg.method == "slidr" else _prc(cfg, train)
+    return train, method, batches
+
+
+def run(cfg: PointcloudExperiment) -> Path:
+    """Pretrain ``cfg.method`` on the train split; returns the path of ``pretrained.pt``."""
+    train, method, batches = build(cfg)
+    out_dir = Path(cfg.trainer.out_dir)
+    result = Trainer(cfg.trainer, method, experiment=cfg).fit(batches)
+    lidar = method.encoder
+    camera_state = None
+    if cfg.method == "calico":
+        stage2 = replace(cfg.rad.trainer, out_dir=str(out_dir / "rad"), seed=cfg.trainer.seed)
+        rad, rad_batches = _rad(cfg, train, lidar)
+        rad_result = Trainer(stage2, rad, experiment=cfg).fit(rad_batches)
+        finish_run(
+            out_dir / "rad",
+            _final_losses(rad_result),
+            title="CALICO stage 2: region-aware distillation (camera BEV student)",
+            experiment=cfg,
+            tensorboard=stage2.tensorboard,
+        )
+        camera_state = rad.student.state_dict()
+    path = save_checkpoint_atomic(
         {
             "format": PRETRAINED_FORMAT,
             "method": cfg.method,
             "lidar": lidar.state_dict(),
             "camera": camera_state,
         },
-        path,
+        out_dir / "pretrained.pt",
     )
-    log.info("pretrained %s weights written to %s", cfg.method, path)
+    stage = "PRC stage of CALICO" if cfg.method == "calico" else cfg.method
+    finish_run(
+        out_dir,
+        _final_losses(result),
+        title=f"{stage} pretraining on {len(train)} frames; weights: {path}",
+        experiment=cfg,
+        tensorboard=cfg.trainer.tensorboard,
+    )
     return path
+
+
+def _final_losses(result: TrainResult) -> dict[str, float]:
+    last = result.history[-1] if result.history else {}
+    metrics = {f"final_{k}": v for k, v in last.items() if "loss" in k}
+    metrics["epochs"] = result.epochs_run
+    metrics["epoch_time_s"] = float(last.get("epoch_time_s", float("nan")))
+    return metrics
 
 
 def load_pretrained(model: BEVPerceptionModel, path: str | Path) -> str:
@@ -223,65 +295,131 @@ def _labelled_batch(
     return make_labelled_batch(chosen, layout, frames.grid, cameras, image_hw)
 
 
+def _finetune_model(cfg: PointcloudExperiment) -> BEVPerceptionModel:
+    return BEVPerceptionModel(
+        lidar_encoder(cfg), camera_encoder(cfg) if cfg.finetune.use_camera else None
+    )
+
+
 def finetune(cfg: PointcloudExperiment) -> dict[str, dict[str, tuple[float, float]]]:
-    """Fine-tune for every (label fraction, seed); returns mean/std per fraction, writes JSON."""
+    """Fine-tune for every (label fraction, seed); returns mean/std per fraction and writes the
+    stage folder ``trainer.out_dir`` (see the module docstring)."""
     f = cfg.finetune
     nusc = open_data(cfg)
     cameras = cfg.data.cameras if f.use_camera else ()
-    train = FrameSet.load(nusc, cfg.data.train_split, cfg.data.grid(), cameras, cfg.regions)
-    val = FrameSet.load(nusc, cfg.data.val_split, cfg.data.grid(), cameras, cfg.regions)
-    out_dir = Path(f.out_dir)
+    train = load_frames(nusc, cfg, cfg.data.train_split, cameras)
+    val = load_frames(nusc, cfg, cfg.data.val_split, cameras)
+    out_dir = Path(cfg.trainer.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out_dir / "config.yaml")
     runs: dict[str, list[dict[str, float]]] = {}
     init = "random"
-    for fraction in f.label_fractions:
-        for seed in f.seeds:
-            seed_everything(seed)
-            model = BEVPerceptionModel(
-                lidar_encoder(cfg), camera_encoder(cfg) if f.use_camera else None
-            )
-            if f.pretrained:
-                init = load_pretrained(model, f.pretrained)
-            labelled = train.subset(fraction, seed)
-            batches = BatchStream(
-                len(labelled),
-                cfg.data.batch_size,
-                partial(
-                    _labelled_batch,
-                    labelled,
-                    model.layout,
-                    cfg.data.cameras if f.use_camera else None,
-                    tuple(cfg.model.image_size),
-                ),
-            )
-            run_dir = out_dir / f"labels{fraction:g}_seed{seed}"
-            trainer_cfg = TrainerConfig(
-                epochs=max(1, math.ceil(f.steps / len(batches))),
-                lr=f.lr,
-                seed=seed,
-                out_dir=str(run_dir),
-                checkpoint_every=0,
-                progress=False,
-                tensorboard=False,
-                log_every=0,
-                device=cfg.trainer.device,
-            )
-            Trainer(trainer_cfg, model).fit(batches)
-            scores = evaluate(model, nusc, val, cfg, run_dir)
-            log.info("init=%s labels=%g seed=%d %s", init, fraction, seed, scores)
-            runs.setdefault(f"{fraction:g}", []).append(scores)
+    model = None
+    summary_log = MetricsLog(
+        out_dir, keep_epochs=None, global_step=0, tensorboard=cfg.trainer.tensorboard
+    )
+    try:
+        for fraction in f.label_fractions:
+            for seed in f.seeds:
+                seed_everything(seed)
+                model = _finetune_model(cfg)
+                if f.pretrained:
+                    init = load_pretrained(model, f.pretrained)
+                labelled = train.subset(fraction, seed)
+                batches = BatchStream(
+                    len(labelled),
+                    cfg.data.batch_size,
+                    partial(
+                        _labelled_batch,
+                        labelled,
+                        model.layout,
+                        cfg.data.cameras if f.use_camera else None,
+                        tuple(cfg.model.image_size),
+                    ),
+                )
+                run_name = f"labels{fraction:g}_seed{seed}"
+                trainer_cfg = TrainerConfig(
+                    epochs=max(1, math.ceil(f.steps / len(batches))),
+                    lr=f.lr,
+                    seed=seed,
+                    out_dir=str(out_dir / run_name),
+                    progress=cfg.trainer.progress,
+                    tensorboard=cfg.trainer.tensorboard,
+                    log_every=10,
+                    device=cfg.trainer.device,
+                )
+                log.info(
+                    "fine-tuning %s init on %d labelled frames (%s)", init, len(labelled), run_name
+                )
+                Trainer(trainer_cfg, model, experiment=cfg).fit(batches)
+                scores = evaluate(model, nusc, val, cfg, out_dir / run_name)
+                finish_run(
+                    out_dir / run_name,
+                    scores,
+                    title=f"{init} init, {fraction:.0%} labels, seed {seed}",
+                    experiment=cfg,
+                    tensorboard=cfg.trainer.tensorboard,
+                    print_table=False,
+                )
+                summary_log.log(run_name, scores, step=0, epoch=trainer_cfg.epochs)
+                log.info("init=%s labels=%g seed=%d %s", init, fraction, seed, scores)
+                runs.setdefault(f"{fraction:g}", []).append(scores)
+    finally:
+        summary_log.close()
     summary = {fraction: mean_std(rows) for fraction, rows in runs.items()}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "finetune.json").write_text(
-        json.dumps(
-            {
-                "init": init,
-                "use_camera": f.use_camera,
-                "steps": f.steps,
-                "seeds": list(f.seeds),
-                "runs": runs,
-                "summary": summary,
-            },
-            indent=2,
-        )
+    if model is not None:
+        render_validation_frames(model, val, cfg, out_dir / "plots", count=cfg.finetune.bev_frames)
+    headline = {
+        f"{key}@{fraction}": mean
+        for fraction, stats in summary.items()
+        for key, (mean, _) in stats.items()
+        if key in ("mIoU", "NDS", "mAP", "mAVE")
+    }
+    finish_run(
+        out_dir,
+        {
+            **headline,
+            "init": init,
+            "use_camera": f.use_camera,
+            "steps": f.steps,
+            "seeds": list(f.seeds),
+            "runs": runs,
+            "summary": summary,
+        },
+        title=f"fine-tuning from {init} init (mean over seeds {list(f.seeds)})",
+        experiment=cfg,
+        tensorboard=cfg.trainer.tensorboard,
     )
     return summary
+
+
+def render_validation_frames(
+    model: BEVPerceptionModel, val: FrameSet, cfg: PointcloudExperiment, folder: Path, count: int
+) -> list[Path]:
+    """BEV pictures (points, segmentation, ground-truth and predicted boxes) of the first
+    ``count`` validation frames."""
+    model.eval()
+    cameras = cfg.data.cameras if model.camera is not None else None
+    frames = val.frames[:count]
+    if not frames:
+        return []
+    batch = make_labelled_batch(
+        frames, model.layout, val.grid, cameras, tuple(cfg.model.image_size)
+    )
+    device = next(model.parameters()).device
+    segmentation, detections = model.predict(batch.to(device))
+    return [
+        render_bev(frame, seg, det, model.layout, folder / f"bev_val{i}.png")
+        for i, (frame, seg, det) in enumerate(zip(frames, segmentation, detections, strict=True))
+    ]
+
+
+def evaluate_checkpoint(cfg: PointcloudExperiment, checkpoint: Path) -> dict[str, float]:
+    """BEV mIoU and the devkit's detection metrics of a fine-tuned checkpoint (a
+    ``labels<f>_seed<s>/last.pt`` of :func:`finetune`) on the val split."""
+    nusc = open_data(cfg)
+    cameras = cfg.data.cameras if cfg.finetune.use_camera else ()
+    val = load_frames(nusc, cfg, cfg.data.val_split, cameras)
+    model = _finetune_model(cfg)
+    model.load_state_dict(load_checkpoint(checkpoint)["model"])
+    return evaluate(model, nusc, val, cfg, checkpoint.parent)

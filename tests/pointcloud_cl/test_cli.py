@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +9,7 @@ import torch
 
 from pointcloud_cl.nuscenes_data import open_nuscenes
 from shared.cli import main
+from tests.run_folder import assert_run_folder
 
 SMALL_MODEL = [
     "model.base_channels=4",
@@ -55,13 +55,13 @@ def test_pretrain_then_finetune(synthetic_root: Path, tmp_path: Path) -> None:
     pre = [
         "method=prc",
         "trainer.epochs=1",
-        "trainer.progress=false",
         f"trainer.out_dir={tmp_path / 'prc'}",
         "prc.region_points=128",
         "prc.background_points=128",
         "prc.scene_points=128",
     ]
     assert main(["pointcloud", "pretrain", *_data(synthetic_root), *pre]) == 0
+    assert "final_loss" in assert_run_folder(tmp_path / "prc")
     weights = tmp_path / "prc" / "pretrained.pt"
     state = torch.load(weights, weights_only=True)
     assert state["method"] == "prc" and state["camera"] is None
@@ -70,12 +70,19 @@ def test_pretrain_then_finetune(synthetic_root: Path, tmp_path: Path) -> None:
         "finetune.steps=2",
         "finetune.seeds=[0]",
         "finetune.label_fractions=[0.25]",
-        f"finetune.out_dir={tmp_path / 'ft'}",
+        "finetune.bev_frames=1",
+        f"trainer.out_dir={tmp_path / 'ft'}",
     ]
     assert main(["pointcloud", "finetune", *_data(synthetic_root), *fine]) == 0
-    report = json.loads((tmp_path / "ft" / "finetune.json").read_text())
-    assert report["init"] == "prc"
+    report = assert_run_folder(tmp_path / "ft", checkpoint="labels0.25_seed0/last.pt")
+    assert report["init"] == "prc" and "NDS@0.25" in report
     assert {"mIoU", "mAP", "NDS"} <= set(report["runs"]["0.25"][0])
+    assert (tmp_path / "ft" / "plots" / "bev_val0.png").is_file()
+    run = assert_run_folder(tmp_path / "ft" / "labels0.25_seed0")
+    assert run["NDS"] == pytest.approx(report["runs"]["0.25"][0]["NDS"])
+    checkpoint = tmp_path / "ft" / "labels0.25_seed0" / "last.pt"
+    evaluated = [*_data(synthetic_root), "--checkpoint", str(checkpoint)]
+    assert main(["pointcloud", "evaluate", *evaluated]) == 0
     # a LiDAR-only checkpoint cannot initialise the camera branch
     assert (
         main(["pointcloud", "finetune", *_data(synthetic_root), *fine, "finetune.use_camera=true"])
@@ -88,20 +95,20 @@ def test_calico_pretrain_and_fusion_finetune(synthetic_root: Path, tmp_path: Pat
         "method=calico",
         "trainer.epochs=1",
         "rad.trainer.epochs=1",
-        "trainer.progress=false",
-        "rad.trainer.progress=false",
         f"trainer.out_dir={tmp_path / 'calico'}",
     ]
     assert main(["pointcloud", "pretrain", *_data(synthetic_root), *pre]) == 0
     weights = tmp_path / "calico" / "pretrained.pt"
     assert torch.load(weights, weights_only=True)["camera"] is not None
+    assert_run_folder(tmp_path / "calico" / "rad")
     fine = [
         f"finetune.pretrained={weights}",
         "finetune.use_camera=true",
         "finetune.steps=2",
         "finetune.seeds=[0]",
         "finetune.label_fractions=[0.25]",
-        f"finetune.out_dir={tmp_path / 'ft'}",
+        "finetune.bev_frames=0",
+        f"trainer.out_dir={tmp_path / 'ft'}",
     ]
     assert main(["pointcloud", "finetune", *_data(synthetic_root), *fine]) == 0
 
