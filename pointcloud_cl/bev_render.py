@@ -72,7 +72,7 @@ def render_bev(
     points = points[inside]
     if len(points) > max_points:
         points = points[np.random.default_rng(0).choice(len(points), max_points, replace=False)]
-    ax.scatter(points[:, 0], points[:, 1], s=0.2, c="0.35", linewidths=0)
+    ax.scatter(points[:, 0], points[:, 1], s=0.4, c="0.25", linewidths=0)
     for outline in box_corners(frame.boxes):
         ax.plot(outline[:, 0], outline[:, 1], color="limegreen", linewidth=1.4)
     boxes, scores, _ = detections

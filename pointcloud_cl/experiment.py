@@ -19,6 +19,7 @@ seed, each a run folder of its own under ``<trainer.out_dir>/labels<f>_seed<s>/`
 
 from __future__ import annotations
 
+import csv
 import logging
 import math
 from dataclasses import replace
@@ -361,7 +362,7 @@ def finetune(cfg: PointcloudExperiment) -> dict[str, dict[str, tuple[float, floa
                     tensorboard=cfg.trainer.tensorboard,
                     print_table=False,
                 )
-                summary_log.log(run_name, scores, step=0, epoch=trainer_cfg.epochs)
+                _copy_epoch_rows(out_dir / run_name / "metrics.csv", run_name, summary_log)
                 log.info("init=%s labels=%g seed=%d %s", init, fraction, seed, scores)
                 runs.setdefault(f"{fraction:g}", []).append(scores)
     finally:
@@ -391,6 +392,16 @@ def finetune(cfg: PointcloudExperiment) -> dict[str, dict[str, tuple[float, floa
         tensorboard=cfg.trainer.tensorboard,
     )
     return summary
+
+
+def _copy_epoch_rows(metrics_csv: Path, run_name: str, into: MetricsLog) -> None:
+    """A fine-tuning run's epoch rows, under the run's name, in the stage's metrics.csv: its
+    training-curve plot then overlays every (label fraction, seed)."""
+    with metrics_csv.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row["split"] == "epoch" and row["name"] != "epoch_time_s":
+                values = {row["name"]: float(row["value"])}
+                into.log(run_name, values, step=int(row["step"]), epoch=int(row["epoch"]))
 
 
 def render_validation_frames(

@@ -32,6 +32,7 @@ def metric_family(name: str) -> str:
 
 
 _NOT_CURVES = ("epoch_time_s",)
+_LINESTYLES = ("-", "--", ":", "-.")  # one per split / run in a panel; colour is the metric
 
 
 def plot_training_curves(
@@ -79,12 +80,16 @@ def plot_training_curves(
     fig = Figure(figsize=(4.6 * cols, 3.4 * rows))
     for i, family in enumerate(order):
         ax = fig.add_subplot(rows, cols, i + 1)
+        names = sorted({name for _, name in families[family]})
+        splits = sorted({split for split, _ in families[family]} - {"train_step"})
         for split, name in families[family]:
             steps, values = zip(*sorted(series[(split, name)]), strict=True)
             per_step = split == "train_step"
             ax.plot(
                 steps,
                 values,
+                color=f"C{names.index(name) % 10}",
+                linestyle="-" if per_step else _LINESTYLES[splits.index(split) % 4],
                 marker=None if per_step or len(steps) > 40 else "o",
                 markersize=3,
                 linewidth=0.8 if per_step else 1.6,
