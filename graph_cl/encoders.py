@@ -4,7 +4,8 @@
 in -> hidden -> ... -> out, each followed by the activation (also after the last layer). As in
 GRACE's, GCA's and gCooL's official ``Encoder`` (one ``activation`` object applied after every
 layer), a single activation module serves all layers: with PReLU, one learnable slope shared by
-the layers. The projection head is GRACE's two-layer MLP ``fc2(elu(fc1(z)))``.
+the layers. The projection head is GRACE's two-layer MLP ``fc2(elu(fc1(z)))``
+(``shared.heads.ProjectionHead`` with ELU and no batch norm).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import pairwise
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import GCNConv
 
@@ -56,20 +56,6 @@ class GCNEncoder(nn.Module):
         for conv in self.convs:
             x = self.act(conv(x, edge_index))
         return x
-
-
-class ProjectionHead(nn.Module):
-    """``g(z) = W2 elu(W1 z + b1) + b2`` (GRACE, gCooL); ``normalize`` L2-normalises the output."""
-
-    def __init__(self, dim: int, hidden_dim: int, *, normalize: bool = False) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden_dim)
-        self.fc2 = nn.Linear(hidden_dim, dim)
-        self.normalize = normalize
-
-    def forward(self, z: Tensor) -> Tensor:
-        h = self.fc2(F.elu(self.fc1(z)))
-        return F.normalize(h, dim=1) if self.normalize else h
 
 
 @dataclass

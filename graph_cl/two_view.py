@@ -14,9 +14,10 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from graph_cl.encoders import EncoderConfig, ProjectionHead
+from graph_cl.encoders import EncoderConfig
 from graph_cl.pot import NodeCompactness, POTConfig
 from graph_cl.views import ViewConfig, ViewWeights, two_views, view_weights
+from shared.heads import ProjectionHead
 
 
 def edge_layers(data: Data) -> list[Tensor]:
@@ -54,7 +55,12 @@ class TwoViewGraphMethod(nn.Module):
             raise ValueError(f"num_edge_layers must be >= 1, got {num_edge_layers}")
         self.encoders = nn.ModuleList(encoder.build(in_dim) for _ in range(num_edge_layers))
         self.projector = ProjectionHead(
-            encoder.out_dim, encoder.proj_dim, normalize=normalize_projection
+            encoder.out_dim,
+            encoder.proj_dim,
+            encoder.out_dim,
+            batch_norm=False,
+            activation="elu",
+            normalize=normalize_projection,
         )
         if pot.kappa > 0 and views.scheme != "uniform":
             raise ValueError(
