@@ -28,7 +28,7 @@ from torch import Tensor
 
 from recsys_cl.augment import SequenceAugmenter
 
-log = logging.getLogger("contrast.recsys")
+log = logging.getLogger("contrast")
 
 #: Public download paths of the preprocessed files (S3Rec / ICLRec / MCLRec line of work).
 PUBLIC_URLS: dict[str, str] = {
