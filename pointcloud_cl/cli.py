@@ -121,16 +121,16 @@ def demo(out_dir: Path) -> list[DemoRow]:
         "finetune.seeds=[0]",
         "finetune.steps=30",
     ]
-    cfg = load_config(PointcloudExperiment, None, overrides)
-    weights = run(cfg)
+    exp = load_config(PointcloudExperiment, None, overrides)
+    weights = run(exp)
     rows: list[DemoRow] = []
     random_init: dict[str, float] = {}
     for init, pretrained in (("random init", ""), ("PRC", str(weights))):
         stage = replace(
-            cfg,
-            finetune=replace(cfg.finetune, pretrained=pretrained),
+            exp,
+            finetune=replace(exp.finetune, pretrained=pretrained),
             trainer=replace(
-                cfg.trainer, out_dir=str(out_dir / f"finetune_{init.split()[0].lower()}")
+                exp.trainer, out_dir=str(out_dir / f"finetune_{init.split()[0].lower()}")
             ),
         )
         metrics = finetune(stage)["0.5"]

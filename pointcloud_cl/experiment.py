@@ -63,15 +63,15 @@ log = logging.getLogger("contrast")
 PRETRAINED_FORMAT = "contrastive-suite/pointcloud-pretrained-v1"
 
 
-def open_data(cfg: PointcloudExperiment) -> NuScenes:
-    root = Path(cfg.data.root)
-    if cfg.data.make_synthetic and not (root / cfg.data.version).is_dir():
+def open_data(exp: PointcloudExperiment) -> NuScenes:
+    root = Path(exp.data.root)
+    if exp.data.make_synthetic and not (root / exp.data.version).is_dir():
         log.info("writing the synthetic nuScenes set to %s", root)
-        make_synthetic_nuscenes(root, cfg.data.synthetic)
-    nusc = open_nuscenes(root, cfg.data.version)
+        make_synthetic_nuscenes(root, exp.data.synthetic)
+    nusc = open_nuscenes(root, exp.data.version)
     log.info(
         "nuScenes %s at %s: %d scenes, %d samples (key frames), %d annotations",
-        cfg.data.version,
+        exp.data.version,
         root,
         len(nusc.scene),
         len(nusc.sample),
@@ -81,10 +81,10 @@ def open_data(cfg: PointcloudExperiment) -> NuScenes:
 
 
 def load_frames(
-    nusc: NuScenes, cfg: PointcloudExperiment, split: str, cameras: tuple[str, ...]
+    nusc: NuScenes, exp: PointcloudExperiment, split: str, cameras: tuple[str, ...]
 ) -> FrameSet:
     """The key frames of ``split`` (points, cameras, boxes), their statistics logged."""
-    frames = FrameSet.load(nusc, split, cfg.data.grid(), cameras, cfg.regions)
+    frames = FrameSet.load(nusc, split, exp.data.grid(), cameras, exp.regions)
     points = sum(len(f.points) for f in frames.frames)
     objects = sum(len(f.boxes) for f in frames.frames)
     log.info(
@@ -98,14 +98,14 @@ def load_frames(
     return frames
 
 
-def lidar_encoder(cfg: PointcloudExperiment) -> LidarBEVEncoder:
-    return LidarBEVEncoder(cfg.data.grid(), cfg.model.base_channels, cfg.model.neck_channels)
+def lidar_encoder(exp: PointcloudExperiment) -> LidarBEVEncoder:
+    return LidarBEVEncoder(exp.data.grid(), exp.model.base_channels, exp.model.neck_channels)
 
 
-def camera_encoder(cfg: PointcloudExperiment) -> CameraBEVEncoder:
-    m = cfg.model
+def camera_encoder(exp: PointcloudExperiment) -> CameraBEVEncoder:
+    m = exp.model
     return CameraBEVEncoder(
-        cfg.data.grid(),
+        exp.data.grid(),
         tuple(m.image_size),
         m.image_width,
         m.camera_bev_channels,
@@ -113,10 +113,10 @@ def camera_encoder(cfg: PointcloudExperiment) -> CameraBEVEncoder:
     )
 
 
-def _prc(cfg: PointcloudExperiment, train: FrameSet) -> tuple[PointRegionContrast, BatchStream]:
-    p = cfg.prc
+def _prc(exp: PointcloudExperiment, train: FrameSet) -> tuple[PointRegionContrast, BatchStream]:
+    p = exp.prc
     method = PointRegionContrast(
-        lidar_encoder(cfg),
+        lidar_encoder(exp),
         p.projection_dim,
         p.region_points,
         p.background_points,
@@ -135,12 +135,12 @@ def _prc(cfg: PointcloudExperiment, train: FrameSet) -> tuple[PointRegionContras
             rng,
         )
 
-    return method, BatchStream(len(train), cfg.data.batch_size, batch)
+    return method, BatchStream(len(train), exp.data.batch_size, batch)
 
 
-def _slidr(cfg: PointcloudExperiment, train: FrameSet) -> tuple[SLidR, BatchStream]:
-    s = cfg.slidr
-    teacher = ImageEncoder(cfg.model.image_width)
+def _slidr(exp: PointcloudExperiment, train: FrameSet) -> tuple[SLidR, BatchStream]:
+    s = exp.slidr
+    teacher = ImageEncoder(exp.model.image_width)
     if s.image_teacher:
         teacher.load_state_dict(torch.load(s.image_teacher, map_location="cpu", weights_only=True))
     else:
@@ -148,7 +148,7 @@ def _slidr(cfg: PointcloudExperiment, train: FrameSet) -> tuple[SLidR, BatchStre
             "slidr.image_teacher is empty: distilling from a frozen, randomly initialised "
             "image encoder"
         )
-    method = SLidR(lidar_encoder(cfg), teacher, s.projection_dim, s.temperature)
+    method = SLidR(lidar_encoder(exp), teacher, s.projection_dim, s.temperature)
     sp_cfg = SuperpixelConfig(s.n_segments, s.compactness, s.sigma)
 
     def batch(index: list[int], rng: np.random.Generator):
@@ -157,15 +157,15 @@ def _slidr(cfg: PointcloudExperiment, train: FrameSet) -> tuple[SLidR, BatchStre
             frames, [train.superpixels(i, sp_cfg) for i in index], train.grid, s.min_depth
         )
 
-    return method, BatchStream(len(train), cfg.data.batch_size, batch)
+    return method, BatchStream(len(train), exp.data.batch_size, batch)
 
 
 def _rad(
-    cfg: PointcloudExperiment, train: FrameSet, teacher: LidarBEVEncoder
+    exp: PointcloudExperiment, train: FrameSet, teacher: LidarBEVEncoder
 ) -> tuple[RegionAwareDistillation, BatchStream]:
-    r = cfg.rad
+    r = exp.rad
     method = RegionAwareDistillation(
-        camera_encoder(cfg), teacher, r.projection_dim, r.cells_per_region, r.temperature
+        camera_encoder(exp), teacher, r.projection_dim, r.cells_per_region, r.temperature
     )
 
     def batch(index: list[int], rng: np.random.Generator):
@@ -174,60 +174,60 @@ def _rad(
         cells, owner = region_cells(scans, [train.regions(i) for i in index], train.grid)
         return RegionBEVBatch(
             voxelize_batch(scans, train.grid),
-            make_camera_batch(frames, cfg.data.cameras, tuple(cfg.model.image_size)),
+            make_camera_batch(frames, exp.data.cameras, tuple(exp.model.image_size)),
             cells,
             owner,
         )
 
-    return method, BatchStream(len(train), cfg.data.batch_size, batch)
+    return method, BatchStream(len(train), exp.data.batch_size, batch)
 
 
-def build(cfg: PointcloudExperiment) -> tuple[FrameSet, Any, BatchStream]:
-    """The train frames and the pretraining method ``cfg.method`` names (CALICO: its PRC stage)
+def build(exp: PointcloudExperiment) -> tuple[FrameSet, Any, BatchStream]:
+    """The train frames and the pretraining method ``exp.method`` names (CALICO: its PRC stage)
     with its batches, initialised from ``trainer.seed``."""
-    nusc = open_data(cfg)
-    cameras = () if cfg.method == "prc" else cfg.data.cameras
-    train = load_frames(nusc, cfg, cfg.data.train_split, cameras)
-    seed_everything(cfg.trainer.seed)  # model initialisation, before the trainer seeds the loop
-    method, batches = _slidr(cfg, train) if cfg.method == "slidr" else _prc(cfg, train)
+    nusc = open_data(exp)
+    cameras = () if exp.method == "prc" else exp.data.cameras
+    train = load_frames(nusc, exp, exp.data.train_split, cameras)
+    seed_everything(exp.trainer.seed)  # model initialisation, before the trainer seeds the loop
+    method, batches = _slidr(exp, train) if exp.method == "slidr" else _prc(exp, train)
     return train, method, batches
 
 
-def run(cfg: PointcloudExperiment) -> Path:
-    """Pretrain ``cfg.method`` on the train split; returns the path of ``pretrained.pt``."""
-    train, method, batches = build(cfg)
-    out_dir = Path(cfg.trainer.out_dir)
-    result = Trainer(cfg.trainer, method, experiment=cfg).fit(batches)
+def run(exp: PointcloudExperiment) -> Path:
+    """Pretrain ``exp.method`` on the train split; returns the path of ``pretrained.pt``."""
+    train, method, batches = build(exp)
+    out_dir = Path(exp.trainer.out_dir)
+    result = Trainer(exp.trainer, method, experiment=exp).fit(batches)
     lidar = method.encoder
     camera_state = None
-    if cfg.method == "calico":
-        stage2 = replace(cfg.rad.trainer, out_dir=str(out_dir / "rad"), seed=cfg.trainer.seed)
-        rad, rad_batches = _rad(cfg, train, lidar)
-        rad_result = Trainer(stage2, rad, experiment=cfg).fit(rad_batches)
+    if exp.method == "calico":
+        stage2 = replace(exp.rad.trainer, out_dir=str(out_dir / "rad"), seed=exp.trainer.seed)
+        rad, rad_batches = _rad(exp, train, lidar)
+        rad_result = Trainer(stage2, rad, experiment=exp).fit(rad_batches)
         finish_run(
             out_dir / "rad",
             _final_losses(rad_result),
             title="CALICO stage 2: region-aware distillation (camera BEV student)",
-            experiment=cfg,
+            experiment=exp,
             tensorboard=stage2.tensorboard,
         )
         camera_state = rad.student.state_dict()
     path = save_checkpoint_atomic(
         {
             "format": PRETRAINED_FORMAT,
-            "method": cfg.method,
+            "method": exp.method,
             "lidar": lidar.state_dict(),
             "camera": camera_state,
         },
         out_dir / "pretrained.pt",
     )
-    stage = "PRC stage of CALICO" if cfg.method == "calico" else cfg.method
+    stage = "PRC stage of CALICO" if exp.method == "calico" else exp.method
     finish_run(
         out_dir,
         _final_losses(result),
         title=f"{stage} pretraining on {len(train)} frames; weights: {path}",
-        experiment=cfg,
-        tensorboard=cfg.trainer.tensorboard,
+        experiment=exp,
+        tensorboard=exp.trainer.tensorboard,
     )
     return path
 
@@ -262,17 +262,17 @@ def evaluate(
     model: BEVPerceptionModel,
     nusc: NuScenes,
     val: FrameSet,
-    cfg: PointcloudExperiment,
+    exp: PointcloudExperiment,
     out_dir: Path,
 ) -> dict[str, float]:
     """BEV mIoU over the val frames and the devkit detection metrics (NDS, mAP, TP errors)."""
     model.eval()
-    cameras = cfg.data.cameras if model.camera is not None else None
+    cameras = exp.data.cameras if model.camera is not None else None
     preds, targets, results = [], [], {}
-    for start in range(0, len(val), cfg.data.batch_size):
-        frames = val.frames[start : start + cfg.data.batch_size]
+    for start in range(0, len(val), exp.data.batch_size):
+        frames = val.frames[start : start + exp.data.batch_size]
         batch = make_labelled_batch(
-            frames, model.layout, val.grid, cameras, tuple(cfg.model.image_size)
+            frames, model.layout, val.grid, cameras, tuple(exp.model.image_size)
         )
         segmentation, detections = model.predict(batch)
         preds += list(segmentation)
@@ -280,7 +280,7 @@ def evaluate(
         for frame, (boxes, scores, labels) in zip(frames, detections, strict=True):
             results[frame.token] = lidar_boxes_to_results(nusc, frame.token, boxes, scores, labels)
     scores = {"mIoU": bev_iou(preds, targets, N_CLASSES + 1)["mIoU"]}
-    scores.update(detection_scores(nusc, results, cfg.data.val_split, out_dir))
+    scores.update(detection_scores(nusc, results, exp.data.val_split, out_dir))
     return scores
 
 
@@ -296,46 +296,46 @@ def _labelled_batch(
     return make_labelled_batch(chosen, layout, frames.grid, cameras, image_hw)
 
 
-def _finetune_model(cfg: PointcloudExperiment) -> BEVPerceptionModel:
+def _finetune_model(exp: PointcloudExperiment) -> BEVPerceptionModel:
     return BEVPerceptionModel(
-        lidar_encoder(cfg), camera_encoder(cfg) if cfg.finetune.use_camera else None
+        lidar_encoder(exp), camera_encoder(exp) if exp.finetune.use_camera else None
     )
 
 
-def finetune(cfg: PointcloudExperiment) -> dict[str, dict[str, tuple[float, float]]]:
+def finetune(exp: PointcloudExperiment) -> dict[str, dict[str, tuple[float, float]]]:
     """Fine-tune for every (label fraction, seed); returns mean/std per fraction and writes the
     stage folder ``trainer.out_dir`` (see the module docstring)."""
-    f = cfg.finetune
-    nusc = open_data(cfg)
-    cameras = cfg.data.cameras if f.use_camera else ()
-    train = load_frames(nusc, cfg, cfg.data.train_split, cameras)
-    val = load_frames(nusc, cfg, cfg.data.val_split, cameras)
-    out_dir = Path(cfg.trainer.out_dir)
+    f = exp.finetune
+    nusc = open_data(exp)
+    cameras = exp.data.cameras if f.use_camera else ()
+    train = load_frames(nusc, exp, exp.data.train_split, cameras)
+    val = load_frames(nusc, exp, exp.data.val_split, cameras)
+    out_dir = Path(exp.trainer.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out_dir / "config.yaml")
+    save_config(exp, out_dir / "config.yaml")
     runs: dict[str, list[dict[str, float]]] = {}
     init = "random"
     model = None
     summary_log = MetricsLog(
-        out_dir, keep_epochs=None, global_step=0, tensorboard=cfg.trainer.tensorboard
+        out_dir, keep_epochs=None, global_step=0, tensorboard=exp.trainer.tensorboard
     )
     try:
         for fraction in f.label_fractions:
             for seed in f.seeds:
                 seed_everything(seed)
-                model = _finetune_model(cfg)
+                model = _finetune_model(exp)
                 if f.pretrained:
                     init = load_pretrained(model, f.pretrained)
                 labelled = train.subset(fraction, seed)
                 batches = BatchStream(
                     len(labelled),
-                    cfg.data.batch_size,
+                    exp.data.batch_size,
                     partial(
                         _labelled_batch,
                         labelled,
                         model.layout,
-                        cfg.data.cameras if f.use_camera else None,
-                        tuple(cfg.model.image_size),
+                        exp.data.cameras if f.use_camera else None,
+                        tuple(exp.model.image_size),
                     ),
                 )
                 run_name = f"labels{fraction:g}_seed{seed}"
@@ -344,22 +344,22 @@ def finetune(cfg: PointcloudExperiment) -> dict[str, dict[str, tuple[float, floa
                     lr=f.lr,
                     seed=seed,
                     out_dir=str(out_dir / run_name),
-                    progress=cfg.trainer.progress,
-                    tensorboard=cfg.trainer.tensorboard,
+                    progress=exp.trainer.progress,
+                    tensorboard=exp.trainer.tensorboard,
                     log_every=10,
-                    device=cfg.trainer.device,
+                    device=exp.trainer.device,
                 )
                 log.info(
                     "fine-tuning %s init on %d labelled frames (%s)", init, len(labelled), run_name
                 )
-                Trainer(trainer_cfg, model, experiment=cfg).fit(batches)
-                scores = evaluate(model, nusc, val, cfg, out_dir / run_name)
+                Trainer(trainer_cfg, model, experiment=exp).fit(batches)
+                scores = evaluate(model, nusc, val, exp, out_dir / run_name)
                 finish_run(
                     out_dir / run_name,
                     scores,
                     title=f"{init} init, {fraction:.0%} labels, seed {seed}",
-                    experiment=cfg,
-                    tensorboard=cfg.trainer.tensorboard,
+                    experiment=exp,
+                    tensorboard=exp.trainer.tensorboard,
                     print_table=False,
                 )
                 _copy_epoch_rows(out_dir / run_name / "metrics.csv", run_name, summary_log)
@@ -369,7 +369,7 @@ def finetune(cfg: PointcloudExperiment) -> dict[str, dict[str, tuple[float, floa
         summary_log.close()
     summary = {fraction: mean_std(rows) for fraction, rows in runs.items()}
     if model is not None:
-        render_validation_frames(model, val, cfg, out_dir / "plots", count=cfg.finetune.bev_frames)
+        render_validation_frames(model, val, exp, out_dir / "plots", count=exp.finetune.bev_frames)
     headline = {
         f"{key}@{fraction}": mean
         for fraction, stats in summary.items()
@@ -388,8 +388,8 @@ def finetune(cfg: PointcloudExperiment) -> dict[str, dict[str, tuple[float, floa
             "summary": summary,
         },
         title=f"fine-tuning from {init} init (mean over seeds {list(f.seeds)})",
-        experiment=cfg,
-        tensorboard=cfg.trainer.tensorboard,
+        experiment=exp,
+        tensorboard=exp.trainer.tensorboard,
     )
     return summary
 
@@ -405,17 +405,17 @@ def _copy_epoch_rows(metrics_csv: Path, run_name: str, into: MetricsLog) -> None
 
 
 def render_validation_frames(
-    model: BEVPerceptionModel, val: FrameSet, cfg: PointcloudExperiment, folder: Path, count: int
+    model: BEVPerceptionModel, val: FrameSet, exp: PointcloudExperiment, folder: Path, count: int
 ) -> list[Path]:
     """BEV pictures (points, segmentation, ground-truth and predicted boxes) of the first
     ``count`` validation frames."""
     model.eval()
-    cameras = cfg.data.cameras if model.camera is not None else None
+    cameras = exp.data.cameras if model.camera is not None else None
     frames = val.frames[:count]
     if not frames:
         return []
     batch = make_labelled_batch(
-        frames, model.layout, val.grid, cameras, tuple(cfg.model.image_size)
+        frames, model.layout, val.grid, cameras, tuple(exp.model.image_size)
     )
     device = next(model.parameters()).device
     segmentation, detections = model.predict(batch.to(device))
@@ -425,12 +425,12 @@ def render_validation_frames(
     ]
 
 
-def evaluate_checkpoint(cfg: PointcloudExperiment, checkpoint: Path) -> dict[str, float]:
+def evaluate_checkpoint(exp: PointcloudExperiment, checkpoint: Path) -> dict[str, float]:
     """BEV mIoU and the devkit's detection metrics of a fine-tuned checkpoint (a
     ``labels<f>_seed<s>/last.pt`` of :func:`finetune`) on the val split."""
-    nusc = open_data(cfg)
-    cameras = cfg.data.cameras if cfg.finetune.use_camera else ()
-    val = load_frames(nusc, cfg, cfg.data.val_split, cameras)
-    model = _finetune_model(cfg)
+    nusc = open_data(exp)
+    cameras = exp.data.cameras if exp.finetune.use_camera else ()
+    val = load_frames(nusc, exp, exp.data.val_split, cameras)
+    model = _finetune_model(exp)
     model.load_state_dict(load_checkpoint(checkpoint)["model"])
-    return evaluate(model, nusc, val, cfg, checkpoint.parent)
+    return evaluate(model, nusc, val, exp, checkpoint.parent)
