@@ -36,15 +36,18 @@ class TimeseriesDataConfig:
 
 
 @dataclass
-class TimeseriesModelConfig:
-    """The pretraining method: ``comet`` (four levels) or ``sample`` (SimCLR-style baseline)."""
+class COMETConfig:
+    """COMET's level weights (w_P, w_T, w_S, w_O) and temperature."""
 
-    method: Literal["comet", "sample"] = "comet"
-    encoder: EncoderConfig = field(default_factory=EncoderConfig)
     weights: LevelWeights = field(default_factory=LevelWeights)
     temperature: float = 0.1
-    batch_size: int = 64
-    trials_per_patient: int = 2
+
+
+@dataclass
+class SampleContrastConfig:
+    """The SimCLR-style sample-level baseline's NT-Xent temperature."""
+
+    temperature: float = 0.1
 
 
 @dataclass
@@ -64,11 +67,25 @@ class TimeseriesEvalConfig:
 
 @dataclass
 class TimeseriesExperiment:
+    """data -> hierarchical batches -> encoder -> method's objective -> trainer -> probe and
+    fine-tuning on held-out patients.
+
+    ``method`` names the pretraining algorithm: ``comet`` (four levels, section ``comet:``) or
+    ``sample`` (the SimCLR-style baseline, section ``sample:``); both train the TS2Vec encoder
+    ``encoder:`` on batches of ``batch_size`` windows that keep ``trials_per_patient`` trials of a
+    patient together.
+    """
+
+    method: Literal["comet", "sample"] = "comet"
     data: TimeseriesDataConfig = field(default_factory=TimeseriesDataConfig)
-    model: TimeseriesModelConfig = field(default_factory=TimeseriesModelConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    comet: COMETConfig = field(default_factory=COMETConfig)
+    sample: SampleContrastConfig = field(default_factory=SampleContrastConfig)
+    batch_size: int = 64
+    trials_per_patient: int = 2
     trainer: TrainerConfig = field(
         default_factory=lambda: TrainerConfig(
-            epochs=5, lr=1e-3, optimizer="adamw", out_dir="runs/timeseries/demo", progress=False
+            epochs=5, lr=1e-3, optimizer="adamw", out_dir="runs/timeseries/demo"
         )
     )
     eval: TimeseriesEvalConfig = field(default_factory=TimeseriesEvalConfig)

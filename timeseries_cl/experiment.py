@@ -1,20 +1,35 @@
-"""One experiment end to end: data -> patient split -> pretraining -> downstream protocol.
+"""Running a time-series experiment, through the three entry points every domain's
+``experiment.py`` has:
 
-Used by the ``contrast timeseries`` commands, the demo and the benchmark.
+- :func:`build` -> the patient-independent train / validation / test splits (the data's
+  statistics logged first) and the method ``exp.method`` names, initialised from
+  ``trainer.seed``;
+- :func:`run` -> pretrain with the shared trainer, then the downstream protocol (linear probe and
+  fine-tuning at each label fraction on the held-out patients); writes the run folder
+  (``metrics.json`` with one ``<protocol>@<fraction>_<metric>`` entry per score and the rows,
+  ``plots/`` with the training curves and a t-SNE of the test patients' embeddings) and prints
+  the final table;
+- :func:`evaluate_checkpoint` -> the downstream protocol of a saved checkpoint.
+
+:func:`run_supervised` is the from-scratch supervised baseline on the same splits and fractions.
+
+    >>> exp = load_config(TimeseriesExperiment, "configs/timeseries/comet_uci_eeg.yaml", [])
+    >>> method, metrics = run(exp)
 """
 
 from __future__ import annotations
 
-import json
+import logging
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from shared.training import Trainer, TrainResult, load_checkpoint
+from shared.run_report import finish_run
+from shared.training import Trainer, TrainResult, load_checkpoint, seed_everything
 from timeseries_cl.comet import COMET, AveragedEncoderMethod, SampleContrast
-from timeseries_cl.config import TimeseriesDataConfig, TimeseriesExperiment, TimeseriesModelConfig
+from timeseries_cl.config import TimeseriesDataConfig, TimeseriesExperiment
 from timeseries_cl.data import (
     HierarchicalDataset,
     load_comet_npy,
@@ -22,18 +37,25 @@ from timeseries_cl.data import (
     patient_split,
     synthetic_hierarchical,
 )
-from timeseries_cl.evaluation import downstream_scores
+from timeseries_cl.evaluation import downstream_scores, encode
 from timeseries_cl.sampler import HierarchicalBatchSampler
 
+log = logging.getLogger("contrast")
+
 Splits = tuple[HierarchicalDataset, HierarchicalDataset, HierarchicalDataset]
+Rows = list[dict[str, float | str]]
 
 
 def load_dataset(cfg: TimeseriesDataConfig) -> HierarchicalDataset:
     """The data set named by ``cfg.source``, windowed with ``cfg.window`` / ``cfg.stride``."""
     if cfg.source == "synthetic":
         return synthetic_hierarchical(
-            cfg.synthetic_patients, cfg.synthetic_trials, n_channels=cfg.synthetic_channels,
-            window=cfg.window, stride=cfg.stride, seed=cfg.split_seed,
+            cfg.synthetic_patients,
+            cfg.synthetic_trials,
+            n_channels=cfg.synthetic_channels,
+            window=cfg.window,
+            stride=cfg.stride,
+            seed=cfg.split_seed,
         )
     if not cfg.root:
         raise ValueError(f"data.root must name the {cfg.source} folder")
@@ -44,10 +66,21 @@ def load_dataset(cfg: TimeseriesDataConfig) -> HierarchicalDataset:
     return load_comet_npy(cfg.root, window=cfg.window, stride=cfg.stride)
 
 
-def build_method(cfg: TimeseriesModelConfig, input_dims: int) -> AveragedEncoderMethod:
-    if cfg.method == "comet":
-        return COMET(input_dims, cfg.encoder, cfg.weights, cfg.temperature)
-    return SampleContrast(input_dims, cfg.encoder, cfg.temperature)
+def describe(data: HierarchicalDataset) -> str:
+    """Patients, trials, windows (length x channels) and the class balance."""
+    classes = np.bincount(data.label)
+    balance = ", ".join(f"class {c}: {n}" for c, n in enumerate(classes) if n)
+    return (
+        f"{len(np.unique(data.patient))} patients, {len(np.unique(data.trial))} trials, "
+        f"{len(data)} windows of {data.length} x {data.n_channels} ({balance})"
+    )
+
+
+def build_method(exp: TimeseriesExperiment, input_dims: int) -> AveragedEncoderMethod:
+    """The method ``exp.method`` names, for ``input_dims`` channels."""
+    if exp.method == "comet":
+        return COMET(input_dims, exp.encoder, exp.comet.weights, exp.comet.temperature)
+    return SampleContrast(input_dims, exp.encoder, exp.sample.temperature)
 
 
 class _Samples(Dataset):
@@ -63,57 +96,112 @@ class _Samples(Dataset):
         return {"x": self.x[i], "patient": self.patient[i], "trial": self.trial[i]}
 
 
-def hierarchical_batches(data: HierarchicalDataset, cfg: TimeseriesModelConfig) -> DataLoader:
+def hierarchical_batches(
+    data: HierarchicalDataset, batch_size: int, trials_per_patient: int
+) -> DataLoader:
     """Batches ``{"x", "patient", "trial"}`` that keep trials and patients together."""
-    sampler = HierarchicalBatchSampler(
-        data.patient, data.trial, cfg.batch_size, cfg.trials_per_patient
-    )
+    sampler = HierarchicalBatchSampler(data.patient, data.trial, batch_size, trials_per_patient)
     return DataLoader(_Samples(data), batch_sampler=sampler)
 
 
-def pretrain(
-    exp: TimeseriesExperiment, train: HierarchicalDataset
-) -> tuple[AveragedEncoderMethod, TrainResult]:
-    """Pretrain ``exp.model.method`` on ``train`` with the shared trainer."""
-    torch.manual_seed(exp.trainer.seed)
-    method = build_method(exp.model, train.n_channels)
-    result = Trainer(exp.trainer, method, exp).fit(hierarchical_batches(train, exp.model))
-    return method, result
-
-
 def splits(exp: TimeseriesExperiment) -> Splits:
-    """Train / validation / test patients of ``exp.data`` (no patient in two splits)."""
-    return patient_split(load_dataset(exp.data), exp.data.split, exp.data.split_seed)
+    """Train / validation / test patients of ``exp.data`` (no patient in two splits), their
+    statistics logged."""
+    data = load_dataset(exp.data)
+    log.info("%s: %s", exp.data.source, describe(data))
+    parts = patient_split(data, exp.data.split, exp.data.split_seed)
+    for name, part in zip(("train", "validation", "test"), parts, strict=True):
+        log.info("%s split: %s", name, describe(part))
+    return parts
 
 
-def evaluate(
+def build(exp: TimeseriesExperiment) -> tuple[Splits, AveragedEncoderMethod]:
+    """The splits and a freshly initialised method (seeded by ``trainer.seed``)."""
+    data = splits(exp)
+    seed_everything(exp.trainer.seed)
+    return data, build_method(exp, data[0].n_channels)
+
+
+def pretrain(
+    exp: TimeseriesExperiment, method: AveragedEncoderMethod, train: HierarchicalDataset
+) -> TrainResult:
+    """Pretrain ``method`` on ``train`` with the shared trainer."""
+    batches = hierarchical_batches(train, exp.batch_size, exp.trials_per_patient)
+    return Trainer(exp.trainer, method, experiment=exp).fit(batches)
+
+
+def downstream(
     exp: TimeseriesExperiment, method: AveragedEncoderMethod | None, data: Splits
-) -> list[dict[str, float | str]]:
-    """The downstream protocol for a pretrained ``method`` (or, when None, the supervised
-    from-scratch baseline); writes ``results.json`` (rows + split patients) to the out dir."""
+) -> Rows:
+    """The downstream protocol for a pretrained ``method`` (None: the supervised baseline)."""
     train, val, test = data
     rows = downstream_scores(
-        method, exp.model.encoder, train, val, test,
-        fractions=exp.eval.fractions, seed=exp.trainer.seed,
-        finetune_epochs=exp.eval.finetune_epochs, finetune_lr=exp.eval.finetune_lr,
-        finetune_batch_size=exp.eval.finetune_batch_size, device=exp.trainer.device,
+        method,
+        exp.encoder,
+        train,
+        val,
+        test,
+        fractions=exp.eval.fractions,
+        seed=exp.trainer.seed,
+        finetune_epochs=exp.eval.finetune_epochs,
+        finetune_lr=exp.eval.finetune_lr,
+        finetune_batch_size=exp.eval.finetune_batch_size,
+        device=exp.trainer.device,
     )
-    name = exp.model.method if method is not None else "supervised"
-    rows = [{"method": name, "seed": exp.trainer.seed, **row} for row in rows]
-    out = Path(exp.trainer.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    patients = {
+    name = exp.method if method is not None else "supervised"
+    return [{"method": name, "seed": exp.trainer.seed, **row} for row in rows]
+
+
+def scores_of(rows: Rows, data: Splits) -> dict[str, object]:
+    """``metrics.json``: ``<protocol>@<fraction>_<metric>`` numbers, the rows and the split's
+    patients."""
+    flat: dict[str, object] = {}
+    for row in rows:
+        key = f"{row['protocol']}@{float(row['fraction']):g}"
+        for metric in ("accuracy", "macro_f1", "auroc", "auprc"):
+            flat[f"{key}_{metric}"] = row[metric]
+    flat["rows"] = rows
+    flat["patients"] = {
         split: sorted(np.unique(d.patient).tolist())
         for split, d in zip(("train", "val", "test"), data, strict=True)
     }
-    (out / "results.json").write_text(json.dumps({"patients": patients, "rows": rows}, indent=2))
-    return rows
+    return flat
 
 
-def load_pretrained(
-    exp: TimeseriesExperiment, checkpoint: Path, input_dims: int
-) -> AveragedEncoderMethod:
-    """The method of ``exp`` with the weights of a trainer checkpoint (``last.pt``/``best.pt``)."""
-    method = build_method(exp.model, input_dims)
+def run(exp: TimeseriesExperiment) -> tuple[AveragedEncoderMethod, dict[str, object]]:
+    """Pretrain, evaluate, write the run folder; returns the method and ``metrics.json``."""
+    data, method = build(exp)
+    result = pretrain(exp, method, data[0])
+    metrics = scores_of(downstream(exp, method, data), data)
+    test = data[2]
+    finish_run(
+        Path(exp.trainer.out_dir),
+        metrics,
+        title=f"{exp.method} on {exp.data.source} ({result.epochs_run} epochs): test patients",
+        experiment=exp,
+        embeddings=encode(method, test.x),
+        labels=test.label,
+        tensorboard=exp.trainer.tensorboard,
+    )
+    return method, metrics
+
+
+def run_supervised(exp: TimeseriesExperiment) -> dict[str, object]:
+    """The from-scratch supervised baseline on the splits and fractions of ``exp``."""
+    data = splits(exp)
+    metrics = scores_of(downstream(exp, None, data), data)
+    finish_run(
+        Path(exp.trainer.out_dir),
+        metrics,
+        title=f"supervised from scratch on {exp.data.source}: test patients",
+        experiment=exp,
+        tensorboard=exp.trainer.tensorboard,
+    )
+    return metrics
+
+
+def evaluate_checkpoint(exp: TimeseriesExperiment, checkpoint: Path) -> dict[str, object]:
+    """The downstream protocol of a trainer checkpoint (``best.pt`` / ``last.pt``) of ``exp``."""
+    data, method = build(exp)
     method.load_state_dict(load_checkpoint(checkpoint)["model"])
-    return method
+    return scores_of(downstream(exp, method, data), data)

@@ -28,7 +28,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from shared.training import Trainer, TrainerConfig
 from timeseries_cl.comet import EncoderConfig, LevelWeights
-from timeseries_cl.config import TimeseriesModelConfig
+from timeseries_cl.config import COMETConfig, SampleContrastConfig, TimeseriesExperiment
 from timeseries_cl.data import HierarchicalDataset
 from timeseries_cl.evaluation import encode
 from timeseries_cl.experiment import build_method, hierarchical_batches
@@ -89,23 +89,24 @@ class COMETTransformer(TransformerMixin, BaseEstimator):
         x = _series(X, "X")
         patient, trial = _hierarchy(x.shape[0], groups, trials)
         data = HierarchicalDataset(x, np.zeros(x.shape[0], dtype=np.int64), patient, trial)
-        cfg = TimeseriesModelConfig(
+        exp = TimeseriesExperiment(
             method=self.method,
             encoder=EncoderConfig(self.hidden_dims, self.output_dims, self.depth),
-            weights=LevelWeights(*self.weights),
-            temperature=self.temperature,
+            comet=COMETConfig(LevelWeights(*self.weights), self.temperature),
+            sample=SampleContrastConfig(self.temperature),
             batch_size=min(self.batch_size, max(2, x.shape[0])),
             trials_per_patient=self.trials_per_patient,
         )
         torch.manual_seed(self.random_state)
-        method = build_method(cfg, x.shape[2])
+        method = build_method(exp, x.shape[2])
         with tempfile.TemporaryDirectory() as tmp:
-            trainer_cfg = TrainerConfig(
+            exp.trainer = TrainerConfig(
                 epochs=self.epochs, lr=self.lr, optimizer="adamw", seed=self.random_state,
                 out_dir=tmp, checkpoint_every=0, progress=False, tensorboard=False,
                 log_every=0, device=self.device,
             )
-            Trainer(trainer_cfg, method).fit(hierarchical_batches(data, cfg))
+            batches = hierarchical_batches(data, exp.batch_size, exp.trials_per_patient)
+            Trainer(exp.trainer, method).fit(batches)
         self.model_ = method.eval()
         self.n_features_in_ = x.shape[2]
         return self
