@@ -22,8 +22,8 @@ deliberate and documented:
 Representations for evaluation come from an equal-weight running average of the encoder's
 weights over the initial weights and all optimisation steps
 (``torch.optim.swa_utils.AveragedModel``), as in COMET and TS2Vec; ``embed`` max-pools it over
-the observed timestamps. The average is updated right after each optimiser step, so these
-methods use the trainer's manual optimisation (single process).
+the observed timestamps. The average is updated right after each optimiser step, through the
+trainer's ``on_after_optimizer_step`` hook, so these methods also train under DDP.
 
 The baseline :class:`SampleContrast` is SimCLR-style instance discrimination (Chen et al. 2020)
 on the same encoder: two ``continuous``-masked views, max-pooled over time, NT-Xent
@@ -33,7 +33,7 @@ on the same encoder: two ``continuous``-masked views, max-pooled over time, NT-X
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -45,7 +45,6 @@ from timeseries_cl import levels
 from timeseries_cl.encoder import DilatedConvEncoder, max_pool_time, observed_timestamps
 
 Batch = Mapping[str, Tensor]
-Optimize = Callable[[Tensor], None]
 
 
 @dataclass
@@ -76,8 +75,6 @@ class LevelWeights:
 class AveragedEncoderMethod(nn.Module, ABC):
     """An encoder trained by ``objective(batch)`` plus its weight average used by ``embed``."""
 
-    manual_optimization = True
-
     def __init__(self, input_dims: int, encoder: EncoderConfig) -> None:
         super().__init__()
         self.encoder = DilatedConvEncoder(
@@ -91,11 +88,13 @@ class AveragedEncoderMethod(nn.Module, ABC):
     def objective(self, batch: Batch) -> dict[str, Tensor]:
         """The losses of one batch; ``"loss"`` is minimised, the others are logged."""
 
-    def training_step(self, batch: Batch, optimize: Optimize) -> dict[str, Tensor]:
+    def training_step(self, batch: Batch) -> dict[str, Tensor]:
         losses = self.objective(batch)
-        optimize(losses["loss"])
+        return {k: v if k == "loss" else v.detach() for k, v in losses.items()}
+
+    def on_after_optimizer_step(self, index: int) -> None:
+        """The trainer's hook after each optimiser step: fold the new weights into the average."""
         self.averaged.update_parameters(self.encoder)
-        return {k: v.detach() for k, v in losses.items()}
 
     @torch.no_grad()
     def embed(self, inputs: Tensor) -> Tensor:

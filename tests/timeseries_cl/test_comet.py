@@ -58,18 +58,16 @@ def test_weights_must_be_non_negative_and_not_all_zero() -> None:
         LevelWeights(0.0, 0.0, 0.0, 0.0)
 
 
-def test_training_step_optimizes_and_updates_the_weight_average() -> None:
+def test_after_step_hook_updates_the_weight_average() -> None:
     method = COMET(3, SMALL)
     initial = [p.detach().clone() for p in method.encoder.parameters()]
     optimizer = torch.optim.SGD(method.encoder.parameters(), lr=0.1)
-
-    def optimize(loss: torch.Tensor) -> None:
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    out = method.training_step(_batch(), optimize)
-    assert not out["loss"].requires_grad
+    out = method.training_step(_batch())
+    assert out["loss"].requires_grad  # the trainer backpropagates it
+    optimizer.zero_grad()
+    out["loss"].backward()
+    optimizer.step()
+    method.on_after_optimizer_step(0)
     averaged = method.averaged.module.parameters()
     for p0, p1, avg in zip(initial, method.encoder.parameters(), averaged, strict=True):
         torch.testing.assert_close(avg, (p0 + p1.detach()) / 2)  # equal average of both iterates
@@ -81,13 +79,16 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch() -> None:
     method = COMET(3, SMALL)
     optimizer = torch.optim.Adam(method.encoder.parameters(), lr=1e-2)
 
-    def optimize(loss: torch.Tensor) -> None:
+    def step(batch: dict[str, torch.Tensor]) -> float:
+        loss = method.training_step(batch)["loss"]
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        method.on_after_optimizer_step(0)
+        return float(loss.detach())
 
     batch = _batch()
-    losses = [float(method.training_step(batch, optimize)["loss"]) for _ in range(15)]
+    losses = [step(batch) for _ in range(15)]
     assert losses[-1] < losses[0]
 
 
