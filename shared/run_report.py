@@ -36,7 +36,7 @@ _RUN_FILES = ("config.yaml", "metrics.csv", "metrics.json", "best.pt", "last.pt"
 
 def finish_run(
     out_dir: Path,
-    metrics: Mapping[str, float],
+    metrics: Mapping[str, Any],
     *,
     title: str,
     experiment: Any = None,
