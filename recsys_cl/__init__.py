@@ -20,8 +20,9 @@ from recsys_cl.data import (
     load_txt,
     synthetic_sequences,
 )
-from recsys_cl.dccf import DCCF, BPRBatches, DCCFConfig, InteractionGraph
+from recsys_cl.dccf import DCCF, DCCFConfig
 from recsys_cl.evaluation import evaluate_dccf, evaluate_ranking
+from recsys_cl.interaction_graph import BPRBatches, InteractionGraph, leave_one_out_graph
 from recsys_cl.mclrec import (
     LearnableAugmenter,
     MCLRec,
@@ -52,6 +53,7 @@ __all__ = [
     "evaluate_dccf",
     "evaluate_ranking",
     "leave_one_out",
+    "leave_one_out_graph",
     "load_inter",
     "load_sequences",
     "load_txt",

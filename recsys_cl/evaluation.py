@@ -22,7 +22,8 @@ import torch
 from torch import Tensor
 
 from recsys_cl.data import SequenceSamples
-from recsys_cl.dccf import DCCF, InteractionGraph
+from recsys_cl.dccf import DCCF
+from recsys_cl.interaction_graph import InteractionGraph
 from recsys_cl.mclrec import MCLRec
 from shared.evaluation import rank_full
 

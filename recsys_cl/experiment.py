@@ -33,8 +33,9 @@ from recsys_cl.data import (
     load_sequences,
     synthetic_sequences,
 )
-from recsys_cl.dccf import DCCF, BPRBatches, leave_one_out_graph
+from recsys_cl.dccf import DCCF
 from recsys_cl.evaluation import evaluate_dccf, evaluate_ranking
+from recsys_cl.interaction_graph import BPRBatches, leave_one_out_graph
 from recsys_cl.mclrec import MCLRec
 from shared.run_report import finish_run
 from shared.training import Trainer, load_checkpoint, seed_everything

@@ -7,16 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from recsys_cl.dccf import (
-    DCCF,
-    BPRBatches,
-    DCCFConfig,
-    InteractionGraph,
-    interaction_mask,
-    leave_one_out_graph,
-    propagate,
-)
+from recsys_cl.dccf import DCCF, DCCFConfig, interaction_mask, propagate
 from recsys_cl.evaluation import evaluate_dccf
+from recsys_cl.interaction_graph import BPRBatches, InteractionGraph, leave_one_out_graph
 
 USERS = np.array([0, 0, 1, 1, 1, 2, 3, 3, 0])
 ITEMS = np.array([0, 2, 1, 2, 3, 3, 0, 4, 0])  # (0, 0) twice: one edge
@@ -97,8 +90,11 @@ def test_views_follow_the_layer_recursion():
 
 def test_training_step_terms_gradients_and_learning():
     model, _ = _model()
-    batch = {"users": torch.tensor([0, 1, 2, 3]), "pos": torch.tensor([2, 1, 3, 4]),
-             "neg": torch.tensor([1, 0, 0, 2])}
+    batch = {
+        "users": torch.tensor([0, 1, 2, 3]),
+        "pos": torch.tensor([2, 1, 3, 4]),
+        "neg": torch.tensor([1, 0, 0, 2]),
+    }
     out = model.training_step(batch)
     assert set(out) == {"loss", "bpr", "emb_reg", "cen_reg", "ssl"}
     cen = 5e-3 * (model.user_intents.square().sum() + model.item_intents.square().sum())
