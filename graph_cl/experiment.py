@@ -28,7 +28,7 @@ from graph_cl.grace import GRACE
 from graph_cl.scgc import SCGC
 from graph_cl.two_view import edge_layers
 from shared.run_report import finish_run
-from shared.training import Trainer, load_checkpoint, seed_everything
+from shared.training import Trainer, load_model_weights, seed_everything
 
 log = logging.getLogger("contrast")
 
@@ -107,6 +107,6 @@ def run(exp: GraphExperiment) -> tuple[nn.Module, dict[str, float]]:
 def evaluate_checkpoint(exp: GraphExperiment, checkpoint: Path) -> dict[str, float]:
     """Evaluate a trained checkpoint (``best.pt`` / ``last.pt``) of ``exp``."""
     data, method = build(exp)
-    method.load_state_dict(load_checkpoint(checkpoint)["model"])
+    load_model_weights(method, checkpoint)
     embeddings, communities = embed(method, data)
     return evaluate_embeddings(embeddings, data, exp.eval, communities)

@@ -47,13 +47,14 @@ from pointcloud_cl.synthetic import make_synthetic_nuscenes
 from pointcloud_cl.views import ViewAugmentation, make_point_views
 from pointcloud_cl.voxelize import voxelize_batch
 from shared.config import save_config
+from shared.errors import CheckpointError
 from shared.evaluation import mean_std
 from shared.run_report import finish_run
 from shared.training import (
     Trainer,
     TrainerConfig,
     TrainResult,
-    load_checkpoint,
+    load_model_weights,
     save_checkpoint_atomic,
     seed_everything,
 )
@@ -242,17 +243,29 @@ def _final_losses(result: TrainResult) -> dict[str, float]:
 
 def load_pretrained(model: BEVPerceptionModel, path: str | Path) -> str:
     """Load the LiDAR (and, for a fusion model, camera) encoder weights; returns the init name."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"finetune.pretrained: {path} not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated, foreign, or a pickle that is not plain tensors
+        raise CheckpointError(f"{path} cannot be read as a pretrained.pt ({err})") from err
     if not isinstance(state, dict) or state.get("format") != PRETRAINED_FORMAT:
-        raise ValueError(f"{path} is not a pointcloud pretrained.pt ({PRETRAINED_FORMAT})")
-    model.lidar.load_state_dict(state["lidar"])
+        raise CheckpointError(f"{path} is not a pointcloud pretrained.pt ({PRETRAINED_FORMAT})")
     method = str(state["method"])
+    try:
+        model.lidar.load_state_dict(state["lidar"])
+        if model.camera is not None and state["camera"] is not None:
+            model.camera.load_state_dict(state["camera"])
+    except RuntimeError as err:
+        raise CheckpointError(
+            f"{path} ({method}) does not fit this model (other model sizes?): "
+            f"{str(err).splitlines()[0]}"
+        ) from err
     if model.camera is not None:
         if state["camera"] is None:
             raise ValueError(
                 f"{path} ({method}) has no camera encoder; set finetune.use_camera=false"
             )
-        model.camera.load_state_dict(state["camera"])
     elif state["camera"] is not None:
         return f"{method} LiDAR encoder only"  # CALICO's LiDAR encoder is its PRC stage
     return method
@@ -432,5 +445,5 @@ def evaluate_checkpoint(exp: PointcloudExperiment, checkpoint: Path) -> dict[str
     cameras = exp.data.cameras if exp.finetune.use_camera else ()
     val = load_frames(nusc, exp, exp.data.val_split, cameras)
     model = _finetune_model(exp)
-    model.load_state_dict(load_checkpoint(checkpoint)["model"])
+    load_model_weights(model, checkpoint)
     return evaluate(model, nusc, val, exp, checkpoint.parent)

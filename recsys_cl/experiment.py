@@ -38,7 +38,7 @@ from recsys_cl.evaluation import evaluate_dccf, evaluate_ranking
 from recsys_cl.interaction_graph import BPRBatches, leave_one_out_graph
 from recsys_cl.mclrec import MCLRec
 from shared.run_report import finish_run
-from shared.training import Trainer, load_checkpoint, seed_everything
+from shared.training import Trainer, load_model_weights, seed_everything
 
 log = logging.getLogger("contrast")
 
@@ -172,7 +172,7 @@ def evaluate_checkpoint(exp: RecsysExperiment, checkpoint: str | Path) -> dict[s
     metric's standard error over users (``test_HR@20_se``, ...): the sampling noise to compare
     against a published number."""
     built = build(exp)
-    built.model.load_state_dict(load_checkpoint(checkpoint)["model"])
+    load_model_weights(built.model, checkpoint)
     metrics = {}
     for name in ("valid", "test"):
         scores = built.evaluate(name, exp.method != "dccf")

@@ -27,7 +27,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from shared.run_report import finish_run
-from shared.training import Trainer, TrainResult, load_checkpoint, seed_everything
+from shared.training import Trainer, TrainResult, load_model_weights, seed_everything
 from timeseries_cl.comet import COMET, AveragedEncoderMethod, SampleContrast
 from timeseries_cl.config import TimeseriesDataConfig, TimeseriesExperiment
 from timeseries_cl.data import (
@@ -203,5 +203,5 @@ def run_supervised(exp: TimeseriesExperiment) -> dict[str, object]:
 def evaluate_checkpoint(exp: TimeseriesExperiment, checkpoint: Path) -> dict[str, object]:
     """The downstream protocol of a trainer checkpoint (``best.pt`` / ``last.pt``) of ``exp``."""
     data, method = build(exp)
-    method.load_state_dict(load_checkpoint(checkpoint)["model"])
+    load_model_weights(method, checkpoint)
     return scores_of(downstream(exp, method, data), data)

@@ -19,6 +19,7 @@ from shared.training.checkpoint import (
     CHECKPOINT_FORMAT,
     CheckpointError,
     load_checkpoint,
+    load_model_weights,
     save_checkpoint_atomic,
 )
 from shared.training.config import TrainerConfig, TrainResult
@@ -35,6 +36,7 @@ __all__ = [
     "TrainerConfig",
     "batch_size_of",
     "load_checkpoint",
+    "load_model_weights",
     "lr_factor",
     "make_optimizer",
     "make_scheduler",

@@ -113,3 +113,17 @@ def remove_orphan_temp_files(folder: Path) -> list[Path]:
     if removed:
         log.info("removed %d unfinished temp file(s) of a killed run in %s", len(removed), folder)
     return removed
+
+
+def load_model_weights(model: torch.nn.Module, path: str | os.PathLike) -> dict[str, Any]:
+    """Load the ``"model"`` weights of checkpoint ``path`` into ``model``; a checkpoint of another
+    architecture or config is a :class:`CheckpointError` that says so. Returns the checkpoint."""
+    state = load_checkpoint(path)
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, KeyError) as err:
+        raise CheckpointError(
+            f"checkpoint {path} does not fit this model (another method or config?): "
+            f"{str(err).splitlines()[0]}"
+        ) from err
+    return state

@@ -50,6 +50,23 @@ def test_unknown_key_and_missing_checkpoint_are_clear_errors(
     assert "checkpoint not found" in capsys.readouterr().err
 
 
+def test_a_checkpoint_of_another_method_is_one_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "gcool"
+    assert (
+        main(["-q", "graph", "pretrain", *TINY, "trainer.epochs=1", f"trainer.out_dir={out}"]) == 0
+    )
+    capsys.readouterr()
+    code = main(["graph", "evaluate", *TINY, "method=scgc", f"trainer.out_dir={out}"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("contrast: error: checkpoint ")
+    assert "does not fit this model" in err and len(err.strip().splitlines()) == 1
+    (out / "last.pt").write_bytes((out / "last.pt").read_bytes()[:64])  # truncated
+    assert main(["graph", "evaluate", *TINY, f"trainer.out_dir={out}"]) == 2
+    assert "corrupt or truncated" in capsys.readouterr().err
+
+
 def test_shipped_configs_load() -> None:
     from graph_cl.config import GraphExperiment
     from shared.config import load_config
