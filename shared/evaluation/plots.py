@@ -153,7 +153,8 @@ def plot_tsne(
             ax.legend(handles, [str(c) for c in classes], fontsize="small", markerscale=0.8)
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(f"t-SNE ({feats.shape[0]} points)")
+    coloured = "" if y is None else ", coloured by class"
+    ax.set_title(f"t-SNE of {feats.shape[0]} embeddings{coloured}")
     return _save(fig, out_png)
 
 
