@@ -19,6 +19,7 @@ logits and probabilities come from a softmax.
 from __future__ import annotations
 
 import copy
+import logging
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +36,8 @@ from shared.training import Trainer, TrainerConfig
 from timeseries_cl.comet import AveragedEncoderMethod, EncoderConfig
 from timeseries_cl.data import HierarchicalDataset, label_fraction_indices
 from timeseries_cl.encoder import DilatedConvEncoder, max_pool_time, observed_timestamps
+
+log = logging.getLogger("contrast")
 
 
 @torch.no_grad()
@@ -92,8 +95,13 @@ def train_classifier(
     batch_size: int,
     seed: int,
     device: str = "auto",
+    out_dir: Path | None = None,
 ) -> SeriesClassifier:
-    """Cross-entropy training of ``classifier`` on ``train`` with the shared trainer (AdamW)."""
+    """Cross-entropy training of ``classifier`` on ``train`` with the shared trainer (AdamW).
+
+    With ``out_dir`` the stage is a run folder of its own (metrics.csv, TensorBoard, the
+    fine-tuned model in last.pt, plots/, progress); without, it leaves no files.
+    """
     loader = DataLoader(
         TensorDataset(torch.from_numpy(train.x), torch.from_numpy(train.label)),
         batch_size=batch_size,
@@ -101,9 +109,11 @@ def train_classifier(
         drop_last=train.x.shape[0] > batch_size,
     )
     with tempfile.TemporaryDirectory() as tmp:
+        keep = out_dir is not None
         cfg = TrainerConfig(
-            epochs=epochs, lr=lr, optimizer="adamw", seed=seed, out_dir=str(Path(tmp)),
-            checkpoint_every=0, progress=False, tensorboard=False, device=device, log_every=0,
+            epochs=epochs, lr=lr, optimizer="adamw", seed=seed,
+            out_dir=str(out_dir if keep else Path(tmp)), checkpoint_every=int(keep),
+            progress=keep, tensorboard=keep, device=device, log_every=0,
         )
         Trainer(cfg, classifier).fit(loader)
     return classifier
@@ -138,11 +148,14 @@ def downstream_scores(
     finetune_lr: float,
     finetune_batch_size: int,
     device: str = "auto",
+    out_dir: Path | None = None,
 ) -> list[dict[str, float | str]]:
     """One row per (fraction, protocol) with accuracy, macro_f1, auroc, auprc.
 
     With ``pretrained``: protocols ``linear`` and ``finetune`` (from its averaged encoder).
     Without: protocol ``supervised`` (random initialisation, same classifier and schedule).
+    With ``out_dir`` each classifier training is a run folder ``out_dir/<protocol>@<fraction>``
+    (see :func:`train_classifier`), and every score is logged as it is measured.
     """
     n_classes = int(max(train.label.max(), test.label.max(), val.label.max())) + 1
     rows: list[dict[str, float | str]] = []
@@ -157,6 +170,7 @@ def downstream_scores(
                 seed=seed,
             )
             rows.append({"fraction": fraction, "protocol": "linear", **_without_c(probe)})
+            log.info("linear probe, %g of the labels: %s", fraction, _shown(rows[-1]))
             encoder = copy.deepcopy(pretrained.averaged.module).requires_grad_(True)
             protocol = "finetune"
         else:
@@ -169,10 +183,19 @@ def downstream_scores(
         classifier = train_classifier(
             SeriesClassifier(encoder, n_classes), subset, epochs=finetune_epochs, lr=finetune_lr,
             batch_size=finetune_batch_size, seed=seed, device=device,
+            out_dir=None if out_dir is None else out_dir / f"{protocol}@{fraction:g}",
         )
         prob = predict_proba(classifier, test.x)
         rows.append({"fraction": fraction, "protocol": protocol, **_scores(test.label, prob)})
+        log.info("%s, %g of the labels: %s", protocol, fraction, _shown(rows[-1]))
     return rows
+
+
+def _shown(row: dict[str, float | str]) -> str:
+    return "  ".join(
+        f"{k} {v:.4f}" for k, v in row.items() if k not in ("fraction", "protocol")
+        and isinstance(v, float)
+    )
 
 
 def _without_c(probe: dict[str, float]) -> dict[str, float]:

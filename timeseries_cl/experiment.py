@@ -5,7 +5,8 @@
   statistics logged first) and the method ``exp.method`` names, initialised from
   ``trainer.seed``;
 - :func:`run` -> pretrain with the shared trainer, then the downstream protocol (linear probe and
-  fine-tuning at each label fraction on the held-out patients); writes the run folder
+  fine-tuning at each label fraction on the held-out patients; each fine-tuning is a run folder
+  of its own, ``downstream/<protocol>@<fraction>/``, holding its model); writes the run folder
   (``metrics.json`` with one ``<protocol>@<fraction>_<metric>`` entry per score and the rows,
   ``plots/`` with the training curves and a t-SNE of the test patients' embeddings) and prints
   the final table;
@@ -147,6 +148,7 @@ def downstream(
         finetune_lr=exp.eval.finetune_lr,
         finetune_batch_size=exp.eval.finetune_batch_size,
         device=exp.trainer.device,
+        out_dir=Path(exp.trainer.out_dir) / "downstream",
     )
     name = exp.method if method is not None else "supervised"
     return [{"method": name, "seed": exp.trainer.seed, **row} for row in rows]

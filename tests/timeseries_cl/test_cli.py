@@ -55,6 +55,7 @@ def test_pretrain_supervised_and_summarize_commands(tmp_path: Path, capsys) -> N
     results = assert_run_folder(comet_dir, tsne=True)
     assert {r["protocol"] for r in results["rows"]} == {"linear", "finetune"}
     assert 0 <= results["linear@1_accuracy"] <= 1 and "finetune@1_auroc" in results
+    assert_run_folder(comet_dir / "downstream" / "finetune@1")  # the fine-tuned model is kept
     patients = results["patients"]
     assert not set(patients["train"]) & set(patients["test"])
     supervised = json.loads((sup_dir / "metrics.json").read_text())
