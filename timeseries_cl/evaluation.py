@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from shared.evaluation import classification_scores, linear_probe
 from shared.heads import ProjectionHead
+from shared.run_report import finish_run
 from shared.training import Trainer, TrainerConfig
 from timeseries_cl.comet import AveragedEncoderMethod, EncoderConfig
 from timeseries_cl.data import HierarchicalDataset, label_fraction_indices
@@ -115,7 +116,7 @@ def train_classifier(
             out_dir=str(out_dir if keep else Path(tmp)), checkpoint_every=int(keep),
             progress=keep, tensorboard=keep, device=device, log_every=0,
         )
-        Trainer(cfg, classifier).fit(loader)
+        Trainer(cfg, classifier, experiment=cfg if keep else None).fit(loader)
     return classifier
 
 
@@ -188,6 +189,13 @@ def downstream_scores(
         prob = predict_proba(classifier, test.x)
         rows.append({"fraction": fraction, "protocol": protocol, **_scores(test.label, prob)})
         log.info("%s, %g of the labels: %s", protocol, fraction, _shown(rows[-1]))
+        if out_dir is not None:
+            finish_run(
+                out_dir / f"{protocol}@{fraction:g}",
+                rows[-1],
+                title=f"{protocol}, {fraction:.0%} of the labels: test patients",
+                print_table=False,
+            )
     return rows
 
 
