@@ -35,128 +35,163 @@ install_cpu_stream_patch()
 BEV_STRIDE = 8
 
 
-def _sparse_block(
-    conv: spconv.SparseModule, channels: int
-) -> list[spconv.SparseModule | nn.Module]:
-    return [conv, nn.BatchNorm1d(channels, eps=1e-3), nn.ReLU()]
+def _block(conv: spconv.SparseModule, channels: int) -> spconv.SparseSequential:
+    """OpenPCDet's ``post_act_block``: convolution, BatchNorm1d, ReLU."""
+    return spconv.SparseSequential(conv, nn.BatchNorm1d(channels, eps=1e-3), nn.ReLU())
 
 
-def _subm(c_in: int, c_out: int, key: str) -> list[spconv.SparseModule | nn.Module]:
-    return _sparse_block(
-        spconv.SubMConv3d(c_in, c_out, 3, padding=1, bias=False, indice_key=key), c_out
-    )
+def _subm(c_in: int, c_out: int, key: str) -> spconv.SparseSequential:
+    return _block(spconv.SubMConv3d(c_in, c_out, 3, padding=1, bias=False, indice_key=key), c_out)
 
 
 def _down(
     c_in: int, c_out: int, key: str, padding: int | tuple[int, int, int] = 1
-) -> list[spconv.SparseModule | nn.Module]:
+) -> spconv.SparseSequential:
     conv = spconv.SparseConv3d(
         c_in, c_out, 3, stride=2, padding=padding, bias=False, indice_key=key
     )
-    return _sparse_block(conv, c_out)
+    return _block(conv, c_out)
+
+
+def bev_depth(nz: int) -> int:
+    """z slices left after the four z downsamplings of a grid with ``nz`` cells (z + 1 input)."""
+    depth = nz + 1
+    for pad in (1, 1, 0):
+        depth = (depth + 2 * pad - 3) // 2 + 1
+    return (depth - 3) // 2 + 1
 
 
 class SparseVoxelBackbone(nn.Module):
-    """Sparse 3D encoder: voxels (V, 4) -> dense BEV map (B, C_bev, ny / 8, nx / 8).
+    """Sparse 3D encoder: voxels (V, C_in) -> dense BEV map (B, C_bev, ny / 8, nx / 8).
 
-    Channels per stage are ``base, 2 base, 4 base, 4 base`` and the z-compressing output
-    convolution has ``8 base`` channels (base 16 gives OpenPCDet's 16-32-64-64-128).
+    Laid out as OpenPCDet's ``VoxelBackBone8x`` (``conv_input``, ``conv1`` .. ``conv4``,
+    ``conv_out``; same parameter names and shapes, so its state dict loads): channels per stage
+    ``base, base, 2 base, 4 base, 4 base`` and ``8 base`` after the z-compressing output
+    convolution (base 16 gives OpenPCDet's 16-16-32-64-64-128). As in OpenPCDet the sparse tensor
+    has ``nz + 1`` z cells (``sparse_shape = grid_size[::-1] + [1, 0, 0]``): on the nuScenes grid
+    (40 z cells) z goes 41 -> 21 -> 11 -> 5 -> 2 and the BEV map (OpenPCDet's
+    ``HeightCompression``, z folded into channels) has 2 x 128 = 256 channels.
+
+    Example::
+
+        backbone = SparseVoxelBackbone(VoxelGrid())  # nuScenes grid
+        bev = backbone(voxelize(points, backbone.grid))  # (1, 256, 128, 128)
     """
 
     def __init__(self, grid: VoxelGrid, in_channels: int = 4, base_channels: int = 16) -> None:
         super().__init__()
-        nz = grid.spatial_shape_zyx[0]
-        if grid.shape_xyz[0] % BEV_STRIDE or grid.shape_xyz[1] % BEV_STRIDE:
-            raise ValueError(
-                f"grid x/y cell counts {grid.shape_xyz[:2]} must be multiples of {BEV_STRIDE}"
-            )
-        if nz < 8:
-            raise ValueError(f"the backbone needs at least 8 z cells, the grid has {nz}")
-        self.grid = grid
-        c = base_channels
-        self.stem = spconv.SparseSequential(*_subm(in_channels, c, "subm1"), *_subm(c, c, "subm1"))
-        self.stage2 = spconv.SparseSequential(
-            *_down(c, 2 * c, "down2"), *_subm(2 * c, 2 * c, "subm2"), *_subm(2 * c, 2 * c, "subm2")
-        )
-        self.stage3 = spconv.SparseSequential(
-            *_down(2 * c, 4 * c, "down3"),
-            *_subm(4 * c, 4 * c, "subm3"),
-            *_subm(4 * c, 4 * c, "subm3"),
-        )
-        self.stage4 = spconv.SparseSequential(
-            *_down(4 * c, 4 * c, "down4", padding=(0, 1, 1)),
-            *_subm(4 * c, 4 * c, "subm4"),
-            *_subm(4 * c, 4 * c, "subm4"),
-        )
-        self.out = spconv.SparseSequential(
-            *_sparse_block(
-                spconv.SparseConv3d(
-                    4 * c, 8 * c, (3, 1, 1), stride=(2, 1, 1), bias=False, indice_key="out"
-                ),
-                8 * c,
-            )
-        )
-        depth = nz
-        for pad in (1, 1, 0):
-            depth = (depth + 2 * pad - 3) // 2 + 1
-        depth = (depth - 3) // 2 + 1
-        if depth < 1:
+        nx, ny, nz = grid.shape_xyz
+        if nx % BEV_STRIDE or ny % BEV_STRIDE:
+            raise ValueError(f"grid x/y cell counts {(nx, ny)} must be multiples of {BEV_STRIDE}")
+        if bev_depth(nz) < 1:
             raise ValueError(f"grid has too few z cells ({nz}) for four z downsamplings")
-        self.out_channels = 8 * c * depth
+        self.grid = grid
+        self.sparse_shape = [nz + 1, ny, nx]
+        c = base_channels
+        self.conv_input = _subm(in_channels, c, "subm1")
+        self.conv1 = spconv.SparseSequential(_subm(c, c, "subm1"))
+        self.conv2 = spconv.SparseSequential(
+            _down(c, 2 * c, "spconv2"), _subm(2 * c, 2 * c, "subm2"), _subm(2 * c, 2 * c, "subm2")
+        )
+        self.conv3 = spconv.SparseSequential(
+            _down(2 * c, 4 * c, "spconv3"),
+            _subm(4 * c, 4 * c, "subm3"),
+            _subm(4 * c, 4 * c, "subm3"),
+        )
+        self.conv4 = spconv.SparseSequential(
+            _down(4 * c, 4 * c, "spconv4", padding=(0, 1, 1)),
+            _subm(4 * c, 4 * c, "subm4"),
+            _subm(4 * c, 4 * c, "subm4"),
+        )
+        out = spconv.SparseConv3d(
+            4 * c, 8 * c, (3, 1, 1), stride=(2, 1, 1), bias=False, indice_key="spconv_down2"
+        )
+        self.conv_out = _block(out, 8 * c)
+        self.out_channels = 8 * c * bev_depth(nz)
 
     def forward(self, voxels: Voxels) -> Tensor:
         if voxels.features.shape[0] == 0:
             raise ValueError("empty voxel grid: nothing to encode")
         x = spconv.SparseConvTensor(
-            voxels.features, voxels.coords, self.grid.spatial_shape_zyx, voxels.batch_size
+            voxels.features, voxels.coords, self.sparse_shape, voxels.batch_size
         )
-        x = self.out(self.stage4(self.stage3(self.stage2(self.stem(x)))))
+        x = self.conv_out(self.conv4(self.conv3(self.conv2(self.conv1(self.conv_input(x))))))
         dense = x.dense()  # (B, C, D, H, W)
         b, c, d, h, w = dense.shape
         return dense.reshape(b, c * d, h, w)
 
 
-def _conv2d(c_in: int, c_out: int, stride: int = 1) -> list[nn.Module]:
-    return [
-        nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
-        nn.BatchNorm2d(c_out, eps=1e-3),
-        nn.ReLU(),
-    ]
+def _conv_bn_relu(conv: nn.Module, channels: int) -> list[nn.Module]:
+    return [conv, nn.BatchNorm2d(channels, eps=1e-3), nn.ReLU()]
 
 
 class BEVNeck(nn.Module):
-    """Two-scale 2D BEV network (SECOND's RPN): stride 1 and 2 blocks, upsampled, concatenated."""
+    """Two-scale 2D BEV network (SECOND's RPN), laid out as OpenPCDet's ``BaseBEVBackbone``.
 
-    def __init__(self, in_channels: int, channels: int = 64) -> None:
+    ``blocks[0]`` (stride 1, ``channels``) and ``blocks[1]`` (stride 2, ``2 channels``) each have
+    one opening 3x3 convolution plus ``layer_nums[i]`` more; ``deblocks[i]`` (transposed
+    convolutions, stride 1 and 2) bring both to stride 1 with ``upsample_channels`` each (default
+    ``channels``), concatenated. OpenPCDet's nuScenes SECOND neck is
+    ``BEVNeck(256, 128, layer_nums=(5, 5), upsample_channels=256)`` (512 channels out).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        channels: int = 64,
+        layer_nums: tuple[int, int] = (1, 1),
+        upsample_channels: int | None = None,
+    ) -> None:
         super().__init__()
-        self.block1 = nn.Sequential(*_conv2d(in_channels, channels), *_conv2d(channels, channels))
-        self.block2 = nn.Sequential(
-            *_conv2d(channels, 2 * channels, 2), *_conv2d(2 * channels, 2 * channels)
-        )
-        self.up1 = nn.Sequential(
-            nn.Conv2d(channels, channels, 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU()
-        )
-        self.up2 = nn.Sequential(
-            nn.ConvTranspose2d(2 * channels, channels, 2, stride=2, bias=False),
-            nn.BatchNorm2d(channels),
-            nn.ReLU(),
-        )
-        self.out_channels = 2 * channels
+        up = upsample_channels or channels
+        widths, c_in = (channels, 2 * channels), (in_channels, channels)
+        self.blocks = nn.ModuleList()
+        self.deblocks = nn.ModuleList()
+        for level, (width, stride) in enumerate(zip(widths, (1, 2), strict=True)):
+            layers = [nn.ZeroPad2d(1)]
+            layers += _conv_bn_relu(
+                nn.Conv2d(c_in[level], width, 3, stride=stride, bias=False), width
+            )
+            for _ in range(layer_nums[level]):
+                layers += _conv_bn_relu(nn.Conv2d(width, width, 3, padding=1, bias=False), width)
+            self.blocks.append(nn.Sequential(*layers))
+            deconv = nn.ConvTranspose2d(width, up, stride, stride=stride, bias=False)
+            self.deblocks.append(nn.Sequential(*_conv_bn_relu(deconv, up)))
+        self.out_channels = 2 * up
 
     def forward(self, bev: Tensor) -> Tensor:
-        x1 = self.block1(bev)
-        x2 = self.block2(x1)
-        return torch.cat([self.up1(x1), self.up2(x2)], dim=1)
+        x1 = self.blocks[0](bev)
+        x2 = self.blocks[1](x1)
+        return torch.cat([self.deblocks[0](x1), self.deblocks[1](x2)], dim=1)
 
 
 class LidarBEVEncoder(nn.Module):
-    """Voxels -> sparse backbone -> BEV neck: a (B, C, ny / 8, nx / 8) LiDAR BEV feature map."""
+    """Voxels -> sparse backbone -> BEV neck: a (B, C, ny / 8, nx / 8) LiDAR BEV feature map.
 
-    def __init__(self, grid: VoxelGrid, base_channels: int = 16, neck_channels: int = 64) -> None:
+    Its state dict is ``backbone.*`` (OpenPCDet ``VoxelBackBone8x``) and ``neck.*``
+    (``BaseBEVBackbone``). OpenPCDet's nuScenes SECOND layout (5 input features: x, y, z,
+    intensity, time lag)::
+
+        LidarBEVEncoder(VoxelGrid(), 16, 128, in_channels=5, neck_layers=(5, 5),
+                        neck_upsample_channels=256)
+    """
+
+    def __init__(
+        self,
+        grid: VoxelGrid,
+        base_channels: int = 16,
+        neck_channels: int = 64,
+        *,
+        in_channels: int = 4,
+        neck_layers: tuple[int, int] = (1, 1),
+        neck_upsample_channels: int | None = None,
+    ) -> None:
         super().__init__()
         self.grid = grid
-        self.backbone = SparseVoxelBackbone(grid, base_channels=base_channels)
-        self.neck = BEVNeck(self.backbone.out_channels, neck_channels)
+        self.backbone = SparseVoxelBackbone(grid, in_channels, base_channels)
+        self.neck = BEVNeck(
+            self.backbone.out_channels, neck_channels, neck_layers, neck_upsample_channels
+        )
         self.out_channels = self.neck.out_channels
 
     def forward(self, voxels: Voxels) -> Tensor:

@@ -91,7 +91,7 @@ def test_backbone_forward_backward_shapes_and_gradients() -> None:
     bev = model(vox)
     assert bev.shape == (2, model.out_channels, 4, 4)
     bev.square().mean().backward()
-    stem = model.backbone.stem[0].weight.grad
+    stem = model.backbone.conv_input[0].weight.grad
     assert stem is not None and stem.abs().sum() > 0
 
 
@@ -122,5 +122,6 @@ def test_backbone_on_the_real_scan(demo_info: Path) -> None:
     model = LidarBEVEncoder(grid, base_channels=4, neck_channels=8)
     bev = model(vox)
     assert bev.shape[-2:] == (128, 128)
+    assert model.backbone.out_channels == 2 * 8 * 4  # nuScenes grid: 2 z-slices (OpenPCDet z + 1)
     bev.mean().backward()
-    assert model.backbone.stem[0].weight.grad.abs().sum() > 0
+    assert model.backbone.conv_input[0].weight.grad.abs().sum() > 0
