@@ -3,13 +3,17 @@
 Sautier, Puy, Gidaris, Boulch, Bursuc, Marlet; "Image-to-Lidar Self-Supervised Distillation for
 Autonomous Driving Data", CVPR 2022. Each camera image is cut into SLIC superpixels; LiDAR points
 are projected into the images with the calibration (depth > 1 m, inside the image). For every
-superpixel s with at least one point, the 3D features of its points and the 2D features of its
-pixels are averaged into a "superpoint" k_s and a "superpixel" q_s embedding (both L2-normalised),
-and the loss is the InfoNCE over the S superpixels of the batch,
+superpixel s with at least one point, the L2-normalised 3D features of its points and the
+L2-normalised 2D features of its pixels are averaged into a "superpoint" k_s and a "superpixel"
+q_s embedding (as the official code, github.com/valeoai/SLidR: the VoxelNet output and the image
+decoder normalise each feature, ``loss_superpixels_average`` averages and does not normalise
+again, so |k_s|, |q_s| <= 1), and the loss is the InfoNCE over the S superpixels of the batch,
 
+    k_s = mean_{p in s} f_p / |f_p|,  q_s = mean_{x in s} g_x / |g_x|,
     L = -(1/S) sum_s log( exp(<k_s, q_s> / t) / sum_{s'} exp(<k_s, q_s'> / t) ),   t = 0.07,
 
-i.e. ``shared.losses.info_nce(k, q, t, intra_view_negatives=False, symmetric=False)``. The image
+i.e. ``shared.losses.info_nce(k, q, t, intra_view_negatives=False, symmetric=False,
+normalize=False)`` (:func:`superpixel_contrast`). The image
 backbone is a frozen teacher (kept in eval mode); only its 1x1 projection "decoder", the 3D
 backbone and the 3D projection head are trained. As in SLidR's spconv/VoxelNet variant, point
 features are bilinearly read from the BEV feature map.
@@ -131,6 +135,38 @@ def segment_mean(values: Tensor, segment: Tensor, n_segments: int) -> tuple[Tens
     return sums / counts.clamp_min(1)[:, None], counts
 
 
+def superpixel_contrast(
+    point_feats: Tensor,
+    pixel_feats: Tensor,
+    point_superpixel: Tensor,
+    pixel_superpixel: Tensor,
+    n_superpixels: int,
+    temperature: float = 0.07,
+) -> tuple[Tensor, Tensor]:
+    """SLidR's superpixel InfoNCE (module docstring) and the number S of superpixels used.
+
+    ``point_feats`` (P, d) are the paired points' features, ``pixel_feats`` (Q, d) every pixel's;
+    ``point_superpixel`` (P,) / ``pixel_superpixel`` (Q,) their superpixel ids in
+    ``[0, n_superpixels)``. Superpixels without a point are left out.
+
+    Example::
+
+        loss, used = superpixel_contrast(f, g, sp_of_point, sp.flatten(), int(sp.max()) + 1)
+    """
+    k, count = segment_mean(F.normalize(point_feats, dim=1), point_superpixel, n_superpixels)
+    q, _ = segment_mean(F.normalize(pixel_feats, dim=1), pixel_superpixel, n_superpixels)
+    used = count > 0
+    loss = info_nce(
+        k[used],
+        q[used],
+        temperature,
+        intra_view_negatives=False,
+        symmetric=False,
+        normalize=False,
+    )
+    return loss, used.sum()
+
+
 class SLidR(nn.Module):
     """Superpixel-driven 2D -> 3D distillation (module docstring has the loss)."""
 
@@ -169,19 +205,16 @@ class SLidR(nn.Module):
             mode="bilinear",
             align_corners=False,
         )
-        n_sp = int(batch.superpixel.max()) + 1
         sp_of_point = batch.superpixel[batch.pixel[:, 0], batch.pixel[:, 1], batch.pixel[:, 2]]
-        k, count = segment_mean(point_feats, sp_of_point, n_sp)
-        q, _ = segment_mean(
+        loss, used = superpixel_contrast(
+            point_feats,
             pixel_feats.permute(0, 2, 3, 1).reshape(-1, pixel_feats.shape[1]),
+            sp_of_point,
             batch.superpixel.flatten(),
-            n_sp,
+            int(batch.superpixel.max()) + 1,
+            self.temperature,
         )
-        used = count > 0
-        loss = info_nce(
-            k[used], q[used], self.temperature, intra_view_negatives=False, symmetric=False
-        )
-        return {"loss": loss, "superpixels": used.sum().float()}
+        return {"loss": loss, "superpixels": used.float()}
 
     @torch.no_grad()
     def embed(self, voxels: Voxels) -> Tensor:
