@@ -6,6 +6,15 @@ from shared.losses.infonce import InfoNCE, WeightedInfoNCE, info_nce, weighted_i
 from shared.losses.isogclr import ISogCLR, ISogCLRStep, isogclr
 from shared.losses.mochi import MoCHi, mochi
 from shared.losses.multiview import MVDHEL, MVInfoNCE, mv_dhel, mv_info_nce
+from shared.losses.registry import (
+    MoCHiQueue,
+    build_objective,
+    check_fits,
+    describe_objectives,
+    fitting_objectives,
+    format_objectives_table,
+    objective_names,
+)
 from shared.losses.supcon import SupCon, supcon
 from shared.losses.swav import SwAV, sinkhorn_knopp, swav
 from shared.losses.symile import Symile, symile
@@ -21,19 +30,26 @@ __all__ = [
     "InfoNCE",
     "MVInfoNCE",
     "MoCHi",
+    "MoCHiQueue",
     "SupCon",
     "SwAV",
     "Symile",
     "TiledInfoNCE",
     "WeightedInfoNCE",
+    "build_objective",
     "cacr",
+    "check_fits",
     "dcl",
     "dcl_w",
+    "describe_objectives",
+    "fitting_objectives",
+    "format_objectives_table",
     "info_nce",
     "isogclr",
     "mochi",
     "mv_dhel",
     "mv_info_nce",
+    "objective_names",
     "sinkhorn_knopp",
     "supcon",
     "swav",
