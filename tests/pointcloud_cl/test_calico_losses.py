@@ -111,7 +111,9 @@ def test_ground_plane_fit_separates_tilted_ground_from_objects() -> None:
     ("name", "points", "kept"),
     [
         ("car ahead on the x axis", _box((10.0, 0.0), (4.0, 1.8), (-1.6, -0.2)), True),
-        ("ego vehicle", _box((0.0, 0.0), (2.8, 2.8), (-1.6, -0.2)), False),
+        ("ego vehicle's hood", _box((0.0, 1.55), (1.2, 0.5), (-0.92, -0.78)), False),
+        ("ego vehicle's roof", _box((0.0, -0.5), (1.6, 2.0), (-0.3, -0.1)), False),
+        ("object 1 m beside the sensor", _box((1.2, 0.0), (0.5, 0.8), (-1.6, -0.6)), True),
         ("ground residue", _box((8.0, 8.0), (2.0, 2.0), (-1.84, -1.7)), False),
         ("too high", _box((8.0, 8.0), (2.0, 2.0), (-1.6, 3.2)), False),
         ("too thin", _box((8.0, 8.0), (6.0, 0.2), (-1.6, 0.0)), False),
