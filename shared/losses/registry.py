@@ -65,7 +65,6 @@ from shared.losses.tiled import TiledInfoNCE
 Consumes = Literal[
     "two_views", "multi_view", "labels", "pos_weights", "prototypes", "modalities_3plus"
 ]
-Provides = Literal[Consumes, "index"]
 PROVIDES: tuple[str, ...] = (*typing.get_args(Consumes), "index")
 # Constructor arguments the method supplies (embedding width, dataset size), not config keys.
 _CONTEXT = ("dim", "num_samples")
@@ -179,15 +178,15 @@ class _Spec:
     title: str
     loss: type[nn.Module]
     adapter: Callable[..., nn.Module] | None  # wraps the loss into its kind's call; None: as is
-    consumes: frozenset[str]
+    consumes: frozenset[Consumes]
     needs_index: bool = False
     stateful: bool = False
     # defaults for constructor arguments the loss itself leaves without one
     defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
-_TWO = frozenset({"two_views"})
-_MULTI = frozenset({"multi_view"})
+_TWO: frozenset[Consumes] = frozenset({"two_views"})
+_MULTI: frozenset[Consumes] = frozenset({"multi_view"})
 _OBJECTIVES: dict[str, _Spec] = {
     "info_nce": _Spec("InfoNCE / NT-Xent (van den Oord 2018; SimCLR 2020)", InfoNCE, _Pair, _TWO),
     "tiled_info_nce": _Spec("InfoNCE in O(N d) memory (tiled)", TiledInfoNCE, _Pair, _TWO),
@@ -277,7 +276,7 @@ def build_objective(
     try:
         loss = spec.loss(**loss_kwargs)
         return loss if spec.adapter is None else spec.adapter(loss, **adapter_kwargs)
-    except (ValueError, TypeError) as err:
+    except ValueError as err:
         raise InputError(f"objective '{name}': {err}") from err
 
 

@@ -447,3 +447,10 @@ def test_a_typed_config_dict_field_builds_the_objective(tmp_path) -> None:
     assert isinstance(default.loss, losses.InfoNCE) and default.loss.temperature == 0.5
     override = load_config(_Experiment, None, ["objective.name=dcl"]).objective
     assert isinstance(build_objective(override).loss, losses.DCL)
+
+
+def test_contrast_objectives_prints_the_table(capsys) -> None:
+    from shared.cli import main
+
+    assert main(["objectives"]) == 0
+    assert capsys.readouterr().out == format_objectives_table() + "\n"
