@@ -4,34 +4,37 @@ regulariser, and SCGC / SCGC*.
 data -> views -> GCN encoder -> objective (``shared.losses``) -> ``shared.training.Trainer`` ->
 ``graph_cl.evaluation`` (linear probe on random / public splits, clustering). Entry point:
 ``contrast graph pretrain --config configs/graph/gcool_cora.yaml``.
+
+Names are imported on first use (PEP 562), so ``contrast <domain> --help`` does not pay for the
+domain's dependencies.
 """
 
-from graph_cl.data import (
-    GraphDataConfig,
-    build_graph,
-    load_dataset,
-    stochastic_block_model,
-    validate_graph,
-)
-from graph_cl.deca import DenseCommunityAggregation
-from graph_cl.gcool import GCooL, GCoolConfig
-from graph_cl.grace import GRACE, GraceConfig
-from graph_cl.pot import NodeCompactness, POTConfig
-from graph_cl.scgc import SCGC, SCGCConfig
+from __future__ import annotations
 
-__all__ = [
-    "GRACE",
-    "SCGC",
-    "DenseCommunityAggregation",
-    "GCooL",
-    "GCoolConfig",
-    "GraceConfig",
-    "GraphDataConfig",
-    "NodeCompactness",
-    "POTConfig",
-    "SCGCConfig",
-    "build_graph",
-    "load_dataset",
-    "stochastic_block_model",
-    "validate_graph",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "DenseCommunityAggregation": "graph_cl.deca",
+    "GCooL": "graph_cl.gcool",
+    "GCoolConfig": "graph_cl.gcool",
+    "GRACE": "graph_cl.grace",
+    "GraceConfig": "graph_cl.grace",
+    "GraphDataConfig": "graph_cl.data",
+    "NodeCompactness": "graph_cl.pot",
+    "POTConfig": "graph_cl.pot",
+    "SCGC": "graph_cl.scgc",
+    "SCGCConfig": "graph_cl.scgc",
+    "build_graph": "graph_cl.data",
+    "load_dataset": "graph_cl.data",
+    "stochastic_block_model": "graph_cl.data",
+    "validate_graph": "graph_cl.data",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

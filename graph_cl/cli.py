@@ -12,13 +12,8 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from graph_cl.config import GraphExperiment
-from graph_cl.data import GraphDataConfig, build_graph
-from graph_cl.evaluation import EvalConfig
-from graph_cl.experiment import evaluate_checkpoint, run
-from graph_cl.gcool import GCoolConfig
-from graph_cl.grace import GraceConfig
 from shared.domain import (
     DemoRow,
     Domain,
@@ -28,9 +23,11 @@ from shared.domain import (
     default_checkpoint,
     load_experiment,
 )
-from shared.evaluation import cluster_scores
-from shared.run_report import format_final_table
-from shared.training import TrainerConfig
+
+if TYPE_CHECKING:
+    from graph_cl.config import GraphExperiment
+
+# The commands import the domain when they run, so `contrast graph --help` starts fast.
 
 
 def domain() -> Domain:
@@ -53,11 +50,18 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _pretrain(args: argparse.Namespace) -> int:
+    from graph_cl.config import GraphExperiment
+    from graph_cl.experiment import run
+
     run(load_experiment(GraphExperiment, args))
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from graph_cl.config import GraphExperiment
+    from graph_cl.experiment import evaluate_checkpoint
+    from shared.run_report import format_final_table
+
     exp = load_experiment(GraphExperiment, args)
     checkpoint = args.checkpoint or default_checkpoint(exp.trainer.out_dir)
     metrics = evaluate_checkpoint(exp, checkpoint)
@@ -68,6 +72,13 @@ def _evaluate(args: argparse.Namespace) -> int:
 def demo_experiment(method: str, out_dir: Path) -> GraphExperiment:
     """The demo setting: a 1,000-node, 5-block SBM whose features alone barely separate the
     blocks, 100 epochs, 5 random splits."""
+    from graph_cl.config import GraphExperiment
+    from graph_cl.data import GraphDataConfig
+    from graph_cl.evaluation import EvalConfig
+    from graph_cl.gcool import GCoolConfig
+    from graph_cl.grace import GraceConfig
+    from shared.training import TrainerConfig
+
     data = GraphDataConfig(name="sbm", sbm_nodes=1000, sbm_blocks=5, sbm_feature_signal=0.15)
     trainer = TrainerConfig(
         epochs=100,
@@ -89,6 +100,10 @@ def demo_experiment(method: str, out_dir: Path) -> GraphExperiment:
 def demo(out_dir: Path) -> list[DemoRow]:
     """GRACE and gCooL on the synthetic SBM: probe accuracy, k-means NMI, DeCA community NMI,
     each next to what good looks like (chance, and k-means on the raw features)."""
+    from graph_cl.data import build_graph
+    from graph_cl.experiment import run
+    from shared.evaluation import cluster_scores
+
     data_cfg = demo_experiment("gcool", out_dir).data
     data = build_graph(data_cfg)
     raw = cluster_scores(data.x, data.y, seed=0)["nmi"]

@@ -6,57 +6,48 @@ interaction sequences -> crop / mask / reorder views -> SASRec encoder -> MCLRec
 (``shared.evaluation.rank_full``). Entry points:
 ``contrast recsys train --config configs/recsys/mclrec_beauty.yaml`` and
 ``contrast recsys train-dccf --config configs/recsys/dccf_beauty.yaml``.
+
+Names are imported on first use (PEP 562), so ``contrast <domain> --help`` does not pay for the
+domain's dependencies.
 """
 
-from recsys_cl.augment import SequenceAugmenter
-from recsys_cl.data import (
-    InteractionSequences,
-    LeaveOneOut,
-    SequenceBatches,
-    SequenceSamples,
-    leave_one_out,
-    load_inter,
-    load_sequences,
-    load_txt,
-    synthetic_sequences,
-)
-from recsys_cl.dccf import DCCF, DCCFConfig
-from recsys_cl.evaluation import evaluate_dccf, evaluate_ranking
-from recsys_cl.interaction_graph import BPRBatches, InteractionGraph, leave_one_out_graph
-from recsys_cl.mclrec import (
-    LearnableAugmenter,
-    MCLRec,
-    MCLRecConfig,
-    augmented_view_loss,
-    contrastive_regulariser,
-    next_item_loss,
-)
-from recsys_cl.sasrec import SASRec, SASRecConfig
+from __future__ import annotations
 
-__all__ = [
-    "DCCF",
-    "BPRBatches",
-    "DCCFConfig",
-    "InteractionGraph",
-    "InteractionSequences",
-    "LearnableAugmenter",
-    "LeaveOneOut",
-    "MCLRec",
-    "MCLRecConfig",
-    "SASRec",
-    "SASRecConfig",
-    "SequenceAugmenter",
-    "SequenceBatches",
-    "SequenceSamples",
-    "augmented_view_loss",
-    "contrastive_regulariser",
-    "evaluate_dccf",
-    "evaluate_ranking",
-    "leave_one_out",
-    "leave_one_out_graph",
-    "load_inter",
-    "load_sequences",
-    "load_txt",
-    "next_item_loss",
-    "synthetic_sequences",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "BPRBatches": "recsys_cl.interaction_graph",
+    "DCCF": "recsys_cl.dccf",
+    "DCCFConfig": "recsys_cl.dccf",
+    "InteractionGraph": "recsys_cl.interaction_graph",
+    "InteractionSequences": "recsys_cl.data",
+    "LearnableAugmenter": "recsys_cl.mclrec",
+    "LeaveOneOut": "recsys_cl.data",
+    "MCLRec": "recsys_cl.mclrec",
+    "MCLRecConfig": "recsys_cl.mclrec",
+    "SASRec": "recsys_cl.sasrec",
+    "SASRecConfig": "recsys_cl.sasrec",
+    "SequenceAugmenter": "recsys_cl.augment",
+    "SequenceBatches": "recsys_cl.data",
+    "SequenceSamples": "recsys_cl.data",
+    "augmented_view_loss": "recsys_cl.mclrec",
+    "contrastive_regulariser": "recsys_cl.mclrec",
+    "evaluate_dccf": "recsys_cl.evaluation",
+    "evaluate_ranking": "recsys_cl.evaluation",
+    "leave_one_out": "recsys_cl.data",
+    "leave_one_out_graph": "recsys_cl.interaction_graph",
+    "load_inter": "recsys_cl.data",
+    "load_sequences": "recsys_cl.data",
+    "load_txt": "recsys_cl.data",
+    "next_item_loss": "recsys_cl.mclrec",
+    "synthetic_sequences": "recsys_cl.data",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

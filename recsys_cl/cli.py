@@ -15,11 +15,8 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from recsys_cl.config import RecsysDataConfig, RecsysExperiment
-from recsys_cl.experiment import evaluate_checkpoint, run
-from recsys_cl.mclrec import MCLRecConfig
-from recsys_cl.sasrec import SASRecConfig
 from shared.domain import (
     DemoRow,
     Domain,
@@ -29,8 +26,11 @@ from shared.domain import (
     default_checkpoint,
     load_experiment,
 )
-from shared.run_report import format_final_table
-from shared.training import TrainerConfig
+
+if TYPE_CHECKING:
+    from recsys_cl.config import RecsysExperiment
+
+# The commands import the domain when they run, so `contrast recsys --help` starts fast.
 
 
 def domain() -> Domain:
@@ -55,11 +55,18 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _pretrain(args: argparse.Namespace) -> int:
+    from recsys_cl.config import RecsysExperiment
+    from recsys_cl.experiment import run
+
     run(load_experiment(RecsysExperiment, args))
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from recsys_cl.config import RecsysExperiment
+    from recsys_cl.experiment import evaluate_checkpoint
+    from shared.run_report import format_final_table
+
     exp = load_experiment(RecsysExperiment, args)
     checkpoint = args.checkpoint or default_checkpoint(exp.trainer.out_dir)
     metrics = evaluate_checkpoint(exp, checkpoint)
@@ -69,6 +76,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def demo_experiment(name: str, out_dir: Path) -> RecsysExperiment:
     """The demo setting: 600 synthetic users over 300 items, a 32-wide SASRec, 6 epochs."""
+    from recsys_cl.config import RecsysDataConfig, RecsysExperiment
+    from recsys_cl.mclrec import MCLRecConfig
+    from recsys_cl.sasrec import SASRecConfig
+    from shared.training import TrainerConfig
+
     return RecsysExperiment(
         method=name,  # type: ignore[arg-type]
         data=RecsysDataConfig(name="synthetic", synthetic_users=600, max_length=20),
@@ -89,6 +101,9 @@ def demo_experiment(name: str, out_dir: Path) -> RecsysExperiment:
 def demo(out_dir: Path) -> list[DemoRow]:
     """SASRec and MCLRec on the synthetic taste/Markov-chain users: test HR@10 and NDCG@20, next
     to a random ranking's (HR@k = k / items; NDCG@k = sum_{r<k} 1 / log2(r + 2) / items)."""
+    from recsys_cl.config import RecsysDataConfig
+    from recsys_cl.experiment import run
+
     items = RecsysDataConfig().synthetic_items
     random_hr = 10 / items
     random_ndcg = sum(1 / math.log2(r + 2) for r in range(20)) / items

@@ -4,33 +4,38 @@ patient-independent evaluation protocol and a scikit-learn transformer.
 
 The CLI (``contrast timeseries ...``) lives in :mod:`timeseries_cl.cli`; import
 :class:`timeseries_cl.sklearn.COMETTransformer` for the scikit-learn interface.
+
+Names are imported on first use (PEP 562), so ``contrast timeseries --help`` does not pay for the
+domain's dependencies.
 """
 
-from timeseries_cl.comet import COMET, EncoderConfig, LevelWeights, SampleContrast
-from timeseries_cl.data import (
-    HierarchicalDataset,
-    cut_windows,
-    load_comet_npy,
-    load_uci_eeg,
-    load_wfdb,
-    patient_split,
-    synthetic_hierarchical,
-)
-from timeseries_cl.encoder import DilatedConvEncoder
-from timeseries_cl.sampler import HierarchicalBatchSampler
+from __future__ import annotations
 
-__all__ = [
-    "COMET",
-    "DilatedConvEncoder",
-    "EncoderConfig",
-    "HierarchicalBatchSampler",
-    "HierarchicalDataset",
-    "LevelWeights",
-    "SampleContrast",
-    "cut_windows",
-    "load_comet_npy",
-    "load_uci_eeg",
-    "load_wfdb",
-    "patient_split",
-    "synthetic_hierarchical",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "COMET": "timeseries_cl.comet",
+    "DilatedConvEncoder": "timeseries_cl.encoder",
+    "EncoderConfig": "timeseries_cl.comet",
+    "HierarchicalBatchSampler": "timeseries_cl.sampler",
+    "HierarchicalDataset": "timeseries_cl.dataset",
+    "LevelWeights": "timeseries_cl.comet",
+    "SampleContrast": "timeseries_cl.comet",
+    "cut_windows": "timeseries_cl.dataset",
+    "load_comet_npy": "timeseries_cl.data_io",
+    "load_ptb_wfdb": "timeseries_cl.data_io",
+    "load_uci_eeg": "timeseries_cl.data_io",
+    "load_wfdb": "timeseries_cl.data_io",
+    "patient_folds": "timeseries_cl.splits",
+    "patient_split": "timeseries_cl.splits",
+    "synthetic_hierarchical": "timeseries_cl.synthetic",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

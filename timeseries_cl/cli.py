@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shared.domain import (
     DemoRow,
@@ -25,11 +26,11 @@ from shared.domain import (
     default_checkpoint,
     load_experiment,
 )
-from shared.run_report import format_final_table
-from shared.training import TrainerConfig
-from timeseries_cl.comet import EncoderConfig
-from timeseries_cl.config import TimeseriesExperiment
-from timeseries_cl.experiment import evaluate_checkpoint, run, run_supervised
+
+if TYPE_CHECKING:
+    from timeseries_cl.config import TimeseriesExperiment
+
+# The commands import the domain when they run, so `contrast timeseries --help` starts fast.
 
 
 def domain() -> Domain:
@@ -60,16 +61,26 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _pretrain(args: argparse.Namespace) -> int:
+    from timeseries_cl.config import TimeseriesExperiment
+    from timeseries_cl.experiment import run
+
     run(load_experiment(TimeseriesExperiment, args))
     return 0
 
 
 def _supervised(args: argparse.Namespace) -> int:
+    from timeseries_cl.config import TimeseriesExperiment
+    from timeseries_cl.experiment import run_supervised
+
     run_supervised(load_experiment(TimeseriesExperiment, args))
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from shared.run_report import format_final_table
+    from timeseries_cl.config import TimeseriesExperiment
+    from timeseries_cl.experiment import evaluate_checkpoint
+
     exp = load_experiment(TimeseriesExperiment, args)
     checkpoint = args.checkpoint or default_checkpoint(exp.trainer.out_dir)
     metrics = evaluate_checkpoint(exp, checkpoint)
@@ -80,6 +91,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 def demo_experiment(method: str, out_dir: Path) -> TimeseriesExperiment:
     """Synthetic hierarchy (16 patients x 6 trials x 7 windows, 4 channels), small encoder,
     2 epochs, 100% and 10% labels."""
+    from shared.training import TrainerConfig
+    from timeseries_cl.comet import EncoderConfig
+    from timeseries_cl.config import TimeseriesExperiment
+
     exp = TimeseriesExperiment(method=method)  # type: ignore[arg-type]
     exp.encoder = EncoderConfig(hidden_dims=32, output_dims=64, depth=4)
     exp.trainer = TrainerConfig(
@@ -94,6 +109,8 @@ def demo_experiment(method: str, out_dir: Path) -> TimeseriesExperiment:
 def demo(out_dir: Path) -> list[DemoRow]:
     """COMET and the sample-level baseline on synthetic patients: linear-probe accuracy on
     held-out patients, next to chance (the majority class)."""
+    from timeseries_cl.experiment import run
+
     rows = []
     for method in ("comet", "sample"):
         start = time.perf_counter()
