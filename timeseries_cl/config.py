@@ -17,13 +17,16 @@ from timeseries_cl.comet import EncoderConfig, LevelWeights
 class TimeseriesDataConfig:
     """Which data, how it is windowed and split (patient-independent).
 
-    ``source``: ``synthetic`` (:func:`~timeseries_cl.data.synthetic_hierarchical`), ``uci_eeg``
-    (``root`` = the folder of ``co2a*``/``co2c*`` subjects) or ``comet_npy`` (``root`` holds
-    ``feature/`` and ``label/``). ``downsample`` applies to ``uci_eeg`` only. ``split``: patient
-    fractions of train / validation / test, drawn with ``split_seed``.
+    ``source`` (read by :func:`timeseries_cl.data_io.load_source`): ``synthetic``
+    (:func:`~timeseries_cl.synthetic.synthetic_hierarchical`), ``uci_eeg`` (``root`` = the folder
+    of ``co2a*``/``co2c*`` subjects), ``comet_npy`` (``root`` holds COMET's ``Feature/`` and
+    ``Label/``) or ``ptb_wfdb`` (``root`` = the PTB Diagnostic ECG Database's ``patientNNN/``
+    folders; ``window`` is the heartbeat length, COMET's 300; ``stride`` is not used).
+    ``downsample`` applies to ``uci_eeg`` only. ``split``: patient fractions of train /
+    validation / test, drawn with ``split_seed``.
     """
 
-    source: Literal["synthetic", "uci_eeg", "comet_npy"] = "synthetic"
+    source: Literal["synthetic", "uci_eeg", "comet_npy", "ptb_wfdb"] = "synthetic"
     root: str = ""
     window: int = 64
     stride: int = 32
@@ -37,10 +40,13 @@ class TimeseriesDataConfig:
 
 @dataclass
 class COMETConfig:
-    """COMET's level weights (w_P, w_T, w_S, w_O) and temperature."""
+    """COMET's level weights (w_P, w_T, w_S, w_O), temperature and the trial / patient pairing
+    (``official``: the reference's half of the same-id pairs, averaged over pairs; ``ours``: every
+    pair in both directions, averaged per anchor; :func:`timeseries_cl.levels.id_contrast`)."""
 
     weights: LevelWeights = field(default_factory=LevelWeights)
     temperature: float = 0.1
+    pairing: Literal["official", "ours"] = "ours"
 
 
 @dataclass

@@ -35,8 +35,9 @@ from shared.heads import ProjectionHead
 from shared.run_report import finish_run
 from shared.training import Trainer, TrainerConfig
 from timeseries_cl.comet import AveragedEncoderMethod, EncoderConfig
-from timeseries_cl.data import HierarchicalDataset, label_fraction_indices
+from timeseries_cl.dataset import HierarchicalDataset
 from timeseries_cl.encoder import DilatedConvEncoder, max_pool_time, observed_timestamps
+from timeseries_cl.splits import label_fraction_indices
 
 log = logging.getLogger("contrast")
 
@@ -112,9 +113,16 @@ def train_classifier(
     with tempfile.TemporaryDirectory() as tmp:
         keep = out_dir is not None
         cfg = TrainerConfig(
-            epochs=epochs, lr=lr, optimizer="adamw", seed=seed,
-            out_dir=str(out_dir if keep else Path(tmp)), checkpoint_every=int(keep),
-            progress=keep, tensorboard=keep, device=device, log_every=0,
+            epochs=epochs,
+            lr=lr,
+            optimizer="adamw",
+            seed=seed,
+            out_dir=str(out_dir if keep else Path(tmp)),
+            checkpoint_every=int(keep),
+            progress=keep,
+            tensorboard=keep,
+            device=device,
+            log_every=0,
         )
         Trainer(cfg, classifier, experiment=cfg if keep else None).fit(loader)
     return classifier
@@ -167,7 +175,12 @@ def downstream_scores(
         subset = train.subset(keep)
         if pretrained is not None:
             probe = linear_probe(
-                train_z[keep], subset.label, test_z, test.label, val_x=val_z, val_y=val.label,
+                train_z[keep],
+                subset.label,
+                test_z,
+                test.label,
+                val_x=val_z,
+                val_y=val.label,
                 seed=seed,
             )
             rows.append({"fraction": fraction, "protocol": "linear", **_without_c(probe)})
@@ -177,13 +190,21 @@ def downstream_scores(
         else:
             torch.manual_seed(seed)
             encoder = DilatedConvEncoder(
-                train.n_channels, encoder_cfg.output_dims, encoder_cfg.hidden_dims,
-                encoder_cfg.depth, encoder_cfg.dropout,
+                train.n_channels,
+                encoder_cfg.output_dims,
+                encoder_cfg.hidden_dims,
+                encoder_cfg.depth,
+                encoder_cfg.dropout,
             )
             protocol = "supervised"
         classifier = train_classifier(
-            SeriesClassifier(encoder, n_classes), subset, epochs=finetune_epochs, lr=finetune_lr,
-            batch_size=finetune_batch_size, seed=seed, device=device,
+            SeriesClassifier(encoder, n_classes),
+            subset,
+            epochs=finetune_epochs,
+            lr=finetune_lr,
+            batch_size=finetune_batch_size,
+            seed=seed,
+            device=device,
             out_dir=None if out_dir is None else out_dir / f"{protocol}@{fraction:g}",
         )
         prob = predict_proba(classifier, test.x)
@@ -201,8 +222,9 @@ def downstream_scores(
 
 def _shown(row: dict[str, float | str]) -> str:
     return "  ".join(
-        f"{k} {v:.4f}" for k, v in row.items() if k not in ("fraction", "protocol")
-        and isinstance(v, float)
+        f"{k} {v:.4f}"
+        for k, v in row.items()
+        if k not in ("fraction", "protocol") and isinstance(v, float)
     )
 
 

@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 from shared.training import Trainer, TrainerConfig
 from timeseries_cl.comet import EncoderConfig, LevelWeights
 from timeseries_cl.config import COMETConfig, SampleContrastConfig, TimeseriesExperiment
-from timeseries_cl.data import HierarchicalDataset
+from timeseries_cl.dataset import HierarchicalDataset
 from timeseries_cl.evaluation import encode
 from timeseries_cl.experiment import build_method, hierarchical_batches
 
@@ -101,9 +101,16 @@ class COMETTransformer(TransformerMixin, BaseEstimator):
         method = build_method(exp, x.shape[2])
         with tempfile.TemporaryDirectory() as tmp:
             exp.trainer = TrainerConfig(
-                epochs=self.epochs, lr=self.lr, optimizer="adamw", seed=self.random_state,
-                out_dir=tmp, checkpoint_every=0, progress=False, tensorboard=False,
-                log_every=0, device=self.device,
+                epochs=self.epochs,
+                lr=self.lr,
+                optimizer="adamw",
+                seed=self.random_state,
+                out_dir=tmp,
+                checkpoint_every=0,
+                progress=False,
+                tensorboard=False,
+                log_every=0,
+                device=self.device,
             )
             batches = hierarchical_batches(data, exp.batch_size, exp.trials_per_patient)
             Trainer(exp.trainer, method).fit(batches)

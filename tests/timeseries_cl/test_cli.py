@@ -13,14 +13,20 @@ from shared.config import ConfigError, load_config
 from tests.run_folder import assert_run_folder
 from timeseries_cl.cli import demo
 from timeseries_cl.config import TimeseriesExperiment
-from timeseries_cl.data import synthetic_hierarchical
 from timeseries_cl.experiment import hierarchical_batches
+from timeseries_cl.synthetic import synthetic_hierarchical
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "timeseries"
 TINY = [
-    "trainer.epochs=1", "encoder.depth=1", "encoder.hidden_dims=8",
-    "encoder.output_dims=8", "data.synthetic_patients=6", "data.synthetic_trials=2",
-    "eval.finetune_epochs=1", "eval.fractions=[1.0]", "batch_size=32",
+    "trainer.epochs=1",
+    "encoder.depth=1",
+    "encoder.hidden_dims=8",
+    "encoder.output_dims=8",
+    "data.synthetic_patients=6",
+    "data.synthetic_trials=2",
+    "eval.finetune_epochs=1",
+    "eval.fractions=[1.0]",
+    "batch_size=32",
 ]
 
 
@@ -37,8 +43,9 @@ def test_config_rejects_unknown_method() -> None:
 
 
 def test_batches_carry_ids_and_keep_trials_together() -> None:
-    data = synthetic_hierarchical(n_patients=4, trials_per_patient=3, trial_length=64, window=32,
-                                  stride=16)
+    data = synthetic_hierarchical(
+        n_patients=4, trials_per_patient=3, trial_length=64, window=32, stride=16
+    )
     exp = TimeseriesExperiment()
     batches = list(hierarchical_batches(data, exp.batch_size, exp.trials_per_patient))
     assert sum(b["x"].shape[0] for b in batches) == len(data)

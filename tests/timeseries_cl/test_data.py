@@ -1,4 +1,4 @@
-"""Dataset type, windowing, loaders (UCI EEG, WFDB, COMET npy), synthetic data and splits."""
+"""Dataset type, windowing, loaders (UCI EEG, WFDB), synthetic data and splits."""
 
 from __future__ import annotations
 
@@ -8,19 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from timeseries_cl.data import (
-    HierarchicalDataset,
-    cut_windows,
-    label_fraction_indices,
-    load_comet_npy,
+from timeseries_cl.data_io import (
     load_uci_eeg,
     load_wfdb,
-    patient_split,
     read_uci_eeg_trial,
     read_wfdb_record,
-    standardize,
-    synthetic_hierarchical,
 )
+from timeseries_cl.dataset import HierarchicalDataset, cut_windows, standardize
+from timeseries_cl.splits import label_fraction_indices, patient_split
+from timeseries_cl.synthetic import synthetic_hierarchical
 
 
 def _dataset(n: int = 6) -> HierarchicalDataset:
@@ -86,8 +82,9 @@ def test_series_shorter_than_window_is_an_error_naming_the_trial() -> None:
 
 
 def test_synthetic_hierarchy_is_nested_and_class_balanced() -> None:
-    ds = synthetic_hierarchical(n_patients=4, trials_per_patient=3, trial_length=64, window=32,
-                                stride=16, n_channels=2)
+    ds = synthetic_hierarchical(
+        n_patients=4, trials_per_patient=3, trial_length=64, window=32, stride=16, n_channels=2
+    )
     assert ds.x.shape == (4 * 3 * 3, 32, 2)
     assert np.unique(ds.trial).size == 12 and np.unique(ds.patient).size == 4
     for p in range(4):
@@ -96,8 +93,9 @@ def test_synthetic_hierarchy_is_nested_and_class_balanced() -> None:
 
 
 def test_synthetic_classes_differ_in_their_rhythm() -> None:
-    ds = synthetic_hierarchical(n_patients=8, trials_per_patient=4, trial_length=256,
-                                window=256, stride=256, noise=0.1)
+    ds = synthetic_hierarchical(
+        n_patients=8, trials_per_patient=4, trial_length=256, window=256, stride=256, noise=0.1
+    )
     spectrum = np.abs(np.fft.rfft(ds.x[:, :, 0], axis=1))
     freq = np.fft.rfftfreq(256)
     slow, fast = np.argmin(np.abs(freq - 0.05)), np.argmin(np.abs(freq - 0.11))
@@ -106,8 +104,9 @@ def test_synthetic_classes_differ_in_their_rhythm() -> None:
 
 
 def test_patient_split_is_disjoint_complete_and_has_both_classes() -> None:
-    ds = synthetic_hierarchical(n_patients=20, trials_per_patient=2, trial_length=64, window=64,
-                                stride=64)
+    ds = synthetic_hierarchical(
+        n_patients=20, trials_per_patient=2, trial_length=64, window=64, stride=64
+    )
     train, val, test = patient_split(ds, (0.6, 0.2, 0.2), seed=3)
     sets = [set(d.patient.tolist()) for d in (train, val, test)]
     assert not (sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2])
@@ -132,34 +131,13 @@ def test_label_fraction_is_stratified_with_one_per_class_minimum() -> None:
         label_fraction_indices(labels, 0.0, 0)
 
 
-def test_comet_npy_loader_reads_the_release_format(tmp_path: Path) -> None:
-    (tmp_path / "feature").mkdir()
-    (tmp_path / "label").mkdir()
-    rng = np.random.default_rng(0)
-    arrays = [rng.standard_normal((3, 20, 2)), rng.standard_normal((2, 20, 2))]
-    for i, array in enumerate(arrays):
-        np.save(tmp_path / "feature" / f"feature_{i + 1:02d}.npy", array)
-    np.save(tmp_path / "label" / "label.npy", np.array([[1, 11], [0, 12]]))
-    ds = load_comet_npy(tmp_path, window=10, stride=10)
-    assert ds.x.shape == (10, 10, 2)
-    np.testing.assert_array_equal(ds.patient, [11] * 6 + [12] * 4)
-    np.testing.assert_array_equal(ds.label, [1] * 6 + [0] * 4)
-    np.testing.assert_array_equal(ds.trial, np.repeat(np.arange(5), 2))
-    np.testing.assert_allclose(ds.x[1], arrays[0][0, 10:20])
-
-
-def test_comet_npy_loader_rejects_label_row_count_mismatch(tmp_path: Path) -> None:
-    (tmp_path / "feature").mkdir()
-    (tmp_path / "label").mkdir()
-    np.save(tmp_path / "feature" / "a.npy", np.zeros((1, 10, 1)))
-    np.save(tmp_path / "label" / "label.npy", np.array([[1, 1], [0, 2]]))
-    with pytest.raises(ValueError, match="2 rows but feature/ holds 1 patient files"):
-        load_comet_npy(tmp_path, window=5, stride=5)
-
-
 def _write_uci_trial(path: Path, signal: np.ndarray, names: list[str]) -> None:
-    lines = ["# co2a0000001.rd", "# 120 trials, 2 chans, 416 samples 368 post_stim samples",
-             "# 3.906000 msecs uV", "# S1 obj , trial 0"]
+    lines = [
+        "# co2a0000001.rd",
+        "# 120 trials, 2 chans, 416 samples 368 post_stim samples",
+        "# 3.906000 msecs uV",
+        "# S1 obj , trial 0",
+    ]
     for c, name in enumerate(names):
         lines.append(f"# {name} chan {c}")
         lines += [f"0 {name} {t} {signal[t, c]:.3f}" for t in range(signal.shape[0])]
