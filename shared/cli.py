@@ -14,6 +14,7 @@ import argparse
 import ast
 import importlib.util
 import logging
+import os
 import platform
 import sys
 import time
@@ -179,6 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = " ".join(str(err).split()) or type(err).__name__
         print(f"contrast: error: {message} (--debug shows the traceback)", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (``contrast objectives | head``)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print(
             "contrast: interrupted; the last complete checkpoint is kept (use --resume)",

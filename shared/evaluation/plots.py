@@ -11,9 +11,11 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from sklearn.manifold import TSNE
 
 from shared.evaluation._inputs import ArrayLike, features
@@ -147,10 +149,15 @@ def plot_tsne(
     else:
         classes = np.unique(y)
         cmap = "tab10" if classes.size <= 10 else "tab20" if classes.size <= 20 else "viridis"
-        points = ax.scatter(xy[:, 0], xy[:, 1], c=np.searchsorted(classes, y), cmap=cmap, s=4)
+        index = np.searchsorted(classes, y)
+        colours = matplotlib.colormaps[cmap].resampled(max(classes.size, 2))
+        ax.scatter(xy[:, 0], xy[:, 1], c=colours(index), s=4)
         if classes.size <= 20:
-            handles, _ = points.legend_elements(num=classes.size)
-            ax.legend(handles, [str(c) for c in classes], fontsize="small", markerscale=0.8)
+            handles = [
+                Line2D([], [], marker="o", linestyle="", color=colours(i), label=str(c))
+                for i, c in enumerate(classes)
+            ]
+            ax.legend(handles=handles, fontsize="small", markerscale=0.8)
     ax.set_xticks([])
     ax.set_yticks([])
     coloured = "" if y is None else ", coloured by class"
