@@ -20,9 +20,13 @@ import sys
 import time
 from pathlib import Path
 
+CONTRAST = shutil.which("contrast") or "contrast"
 COMMANDS = {
-    "contrast --help": [shutil.which("contrast") or "contrast", "--help"],
-    "contrast graph --help": [shutil.which("contrast") or "contrast", "graph", "--help"],
+    "contrast --help": [CONTRAST, "--help"],
+    **{
+        f"contrast {domain} --help": [CONTRAST, domain, "--help"]
+        for domain in ("graph", "pointcloud", "recsys", "timeseries")
+    },
     'python -c "import torch"': [sys.executable, "-c", "import torch"],
 }
 
