@@ -4,7 +4,9 @@
 frame to the global frame with the devkit's calibration records) and runs the devkit's own
 ``DetectionEval`` with the ``detection_cvpr_2019`` configuration: mAP over centre-distance
 thresholds {0.5, 1, 2, 4} m and the nuScenes Detection Score
-NDS = (5 mAP + sum_{TP metrics} (1 - min(1, err))) / 10.
+NDS = (5 mAP + sum_{TP metrics} (1 - min(1, err))) / 10, the TP metrics being mATE, mASE, mAOE,
+mAVE (velocity error, m/s) and mAAE. Boxes carry their predicted BEV velocity into the results
+(``velocity``, global frame), so mAVE, and with it NDS, measures what published NDS measures.
 """
 
 from __future__ import annotations
@@ -22,6 +24,13 @@ from pyquaternion import Quaternion
 
 from pointcloud_cl.classes import DETECTION_CLASSES
 
+TP_ERROR_NAMES = {
+    "trans_err": "mATE",
+    "scale_err": "mASE",
+    "orient_err": "mAOE",
+    "vel_err": "mAVE",
+    "attr_err": "mAAE",
+}
 DEFAULT_ATTRIBUTE = {
     "car": "vehicle.parked",
     "truck": "vehicle.parked",
@@ -65,16 +74,29 @@ def bev_iou(
 def lidar_boxes_to_results(
     nusc: NuScenes, sample_token: str, boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray
 ) -> list[dict]:
-    """nuScenes result records of LiDAR-frame boxes (x, y, z, l, w, h, yaw) of one sample."""
+    """nuScenes result records of LiDAR-frame boxes of one sample.
+
+    ``boxes`` rows are (x, y, z, l, w, h, yaw) or, with velocity, (x, y, z, l, w, h, yaw, vx, vy)
+    (m/s, LiDAR frame; rotated into the global frame like the box). Without velocity columns the
+    records say 0 m/s.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64)
+    if boxes.ndim != 2 or boxes.shape[1] not in (7, 9):
+        raise ValueError(f"boxes must be (M, 7) or (M, 9) with velocity, got {boxes.shape}")
     sample = nusc.get("sample", sample_token)
     sd = nusc.get("sample_data", sample["data"]["LIDAR_TOP"])
     cs = nusc.get("calibrated_sensor", sd["calibrated_sensor_token"])
     pose = nusc.get("ego_pose", sd["ego_pose_token"])
     records = []
-    for (x, y, z, length, width, height, yaw), score, label in zip(
-        boxes, scores, labels, strict=True
-    ):
-        box = Box([x, y, z], [width, length, height], Quaternion(axis=(0, 0, 1), angle=float(yaw)))
+    for row, score, label in zip(boxes, scores, labels, strict=True):
+        x, y, z, length, width, height, yaw = row[:7]
+        velocity = (*row[7:9], 0.0) if len(row) == 9 else (0.0, 0.0, 0.0)
+        box = Box(
+            [x, y, z],
+            [width, length, height],
+            Quaternion(axis=(0, 0, 1), angle=float(yaw)),
+            velocity=velocity,
+        )
         box.rotate(Quaternion(cs["rotation"]))
         box.translate(np.asarray(cs["translation"]))
         box.rotate(Quaternion(pose["rotation"]))
@@ -86,7 +108,7 @@ def lidar_boxes_to_results(
                 "translation": [float(v) for v in box.center],
                 "size": [float(v) for v in box.wlh],
                 "rotation": [float(v) for v in box.orientation.elements],
-                "velocity": [0.0, 0.0],
+                "velocity": [float(v) for v in box.velocity[:2]],
                 "detection_name": name,
                 "detection_score": float(score),
                 "attribute_name": DEFAULT_ATTRIBUTE[name],
@@ -98,7 +120,8 @@ def lidar_boxes_to_results(
 def detection_scores(
     nusc: NuScenes, results: dict[str, list[dict]], eval_set: str, out_dir: str | Path
 ) -> dict[str, float]:
-    """Run the devkit's ``DetectionEval``; returns mAP, NDS and the five TP errors."""
+    """Run the devkit's ``DetectionEval``; returns mAP, NDS and the five TP errors (mATE, mASE,
+    mAOE, mAVE, mAAE)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "results_nusc.json"
@@ -121,5 +144,5 @@ def detection_scores(
     metrics, _ = evaluator.evaluate()
     summary = metrics.serialize()
     scores = {"mAP": float(summary["mean_ap"]), "NDS": float(summary["nd_score"])}
-    scores.update({k: float(v) for k, v in summary["tp_errors"].items()})
+    scores.update({TP_ERROR_NAMES[k]: float(v) for k, v in summary["tp_errors"].items()})
     return scores

@@ -4,8 +4,12 @@
   target marks every BEV cell whose centre lies in a box footprint (or that holds the box centre).
 * :class:`CenterHead` (CenterPoint, Yin, Zhou & Krähenbühl, CVPR 2021): a class heatmap trained with
   CenterNet's penalty-reduced focal loss (Zhou et al. 2019) against Gaussian peaks at box centres,
-  and at each centre cell an L1 regression of (dx, dy) sub-cell offset, z, log(l, w, h) and
-  (sin yaw, cos yaw). Decoding keeps 3x3 local maxima of the heatmap (max-pool "NMS") above a score.
+  and at each centre cell an L1 regression of (dx, dy) sub-cell offset, z, log(l, w, h),
+  (sin yaw, cos yaw) and, from its own head as CenterPoint's ``vel`` branch, the BEV velocity
+  (vx, vy) in m/s (LiDAR frame). The L1 terms are weighted as CenterPoint's nuScenes
+  ``code_weights`` (1 for the box, 0.2 for velocity); unknown velocities (NaN targets, as the
+  devkit's ``box_velocity`` gives for single-annotation instances) are left out. Decoding keeps
+  3x3 local maxima of the heatmap (max-pool "NMS") above a score.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ from pointcloud_cl.lidar_backbone import BEV_STRIDE
 from pointcloud_cl.voxelize import VoxelGrid
 
 N_CLASSES = len(DETECTION_CLASSES)
-REGRESSION_CHANNELS = 8  # dx, dy, z, log l, log w, log h, sin yaw, cos yaw
+BOX_CHANNELS = 8  # dx, dy, z, log l, log w, log h, sin yaw, cos yaw
+REGRESSION_CHANNELS = BOX_CHANNELS + 2  # ... and vx, vy (m/s)
+CODE_WEIGHTS = (1.0,) * BOX_CHANNELS + (0.2, 0.2)  # CenterPoint nuScenes
 
 
 def _head(
@@ -106,18 +112,30 @@ class DetectionTarget:
     heatmap: Tensor  # (K, rows, cols)
     index: Tensor  # (M,) flat cell index of each box centre
     label: Tensor  # (M,)
-    regression: Tensor  # (M, 8)
+    regression: Tensor  # (M, 10); velocity NaN where unknown
 
 
 def detection_target(
-    boxes: np.ndarray, labels: np.ndarray, layout: BEVLayout, min_radius: int = 2
+    boxes: np.ndarray,
+    labels: np.ndarray,
+    layout: BEVLayout,
+    min_radius: int = 2,
+    velocities: np.ndarray | None = None,
 ) -> DetectionTarget:
-    """CenterPoint targets for one frame (boxes outside the map are skipped)."""
+    """CenterPoint targets for one frame (boxes outside the map are skipped).
+
+    ``velocities`` (M, 2): each box's (vx, vy) in m/s in the LiDAR frame (NaN: unknown); without
+    them no velocity is supervised.
+    """
+    if velocities is None:
+        velocities = np.full((len(boxes), 2), np.nan)
+    if len(velocities) != len(boxes):
+        raise ValueError(f"{len(velocities)} velocities for {len(boxes)} boxes")
     heat = np.zeros((N_CLASSES, layout.rows, layout.cols), np.float32)
     rows_idx, cols_idx = np.mgrid[0 : layout.rows, 0 : layout.cols]
     index, label, regression = [], [], []
-    for box, cls in zip(boxes, labels, strict=True):
-        x, y, z, length, width, height, yaw = box
+    for box, cls, velocity in zip(boxes, labels, velocities, strict=True):
+        x, y, z, length, width, height, yaw = box[:7]
         fx, fy = (x - layout.x0) / layout.cell, (y - layout.y0) / layout.cell
         col, row = int(fx), int(fy)
         if not (0 <= row < layout.rows and 0 <= col < layout.cols):
@@ -139,6 +157,7 @@ def detection_target(
                 np.log(height),
                 np.sin(yaw),
                 np.cos(yaw),
+                *velocity,
             ]
         )
     return DetectionTarget(
@@ -180,25 +199,34 @@ class BEVSegmentationHead(nn.Module):
 
 
 class CenterHead(nn.Module):
-    """CenterPoint heatmap + box regression on a BEV map (see the module docstring)."""
+    """CenterPoint heatmap + box and velocity regression on a BEV map (module docstring).
+
+    ``forward`` returns (heatmap (B, K, H, W), regression (B, 10, H, W)): the box head's 8
+    channels followed by the velocity head's 2.
+    """
 
     def __init__(self, in_channels: int) -> None:
         super().__init__()
         self.heatmap = _head(in_channels, N_CLASSES, bias_init=-2.19)  # prior p = 0.1
-        self.regression = _head(in_channels, REGRESSION_CHANNELS)
+        self.regression = _head(in_channels, BOX_CHANNELS)
+        self.velocity = _head(in_channels, 2)
 
     def forward(self, bev: Tensor) -> tuple[Tensor, Tensor]:
-        return self.heatmap(bev), self.regression(bev)
+        return self.heatmap(bev), torch.cat([self.regression(bev), self.velocity(bev)], dim=1)
 
     def loss(
         self, heatmap: Tensor, regression: Tensor, targets: Sequence[DetectionTarget]
     ) -> Tensor:
+        """Focal heatmap loss + 2 x the code-weighted L1 over the known regression targets."""
         gt = torch.stack([t.heatmap for t in targets]).to(heatmap.device)
         heat_loss = centernet_focal_loss(heatmap, gt)
-        reg = regression.flatten(2)  # (B, 8, rows * cols)
+        reg = regression.flatten(2)  # (B, 10, rows * cols)
         pred = torch.cat([reg[b, :, t.index.to(reg.device)].T for b, t in enumerate(targets)])
         true = torch.cat([t.regression for t in targets]).to(reg.device)
-        reg_loss = F.l1_loss(pred, true) if len(true) else reg.sum() * 0.0
+        known = ~true.isnan()
+        weight = reg.new_tensor(CODE_WEIGHTS).expand_as(true)[known]
+        error = (pred[known] - true[known]).abs() * weight
+        reg_loss = error.sum() / known.sum() if known.any() else reg.sum() * 0.0
         return heat_loss + 2.0 * reg_loss
 
     @torch.no_grad()
@@ -210,7 +238,8 @@ class CenterHead(nn.Module):
         max_boxes: int = 100,
         min_score: float = 0.05,
     ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Per frame (boxes (M, 7) in the LiDAR frame, scores (M,), labels (M,))."""
+        """Per frame (boxes (M, 9) in the LiDAR frame: x, y, z, l, w, h, yaw, vx, vy; scores (M,);
+        labels (M,))."""
         scores = heatmap.sigmoid()
         peaks = scores * (F.max_pool2d(scores, 3, stride=1, padding=1) == scores)
         out = []
@@ -227,6 +256,6 @@ class CenterHead(nn.Module):
             y = layout.y0 + (row.cpu().numpy() + r[:, 1]) * layout.cell
             size = np.exp(np.clip(r[:, 3:6], -5, 5))
             yaw = np.arctan2(r[:, 6], r[:, 7])
-            boxes = np.column_stack([x, y, r[:, 2], size, yaw]).astype(np.float32)
+            boxes = np.column_stack([x, y, r[:, 2], size, yaw, r[:, 8:10]]).astype(np.float32)
             out.append((boxes, top.values[keep].cpu().numpy(), cls.cpu().numpy()))
         return out

@@ -6,7 +6,11 @@ rendered camera JPEGs per key frame and a map PNG. The ten scenes carry the scen
 devkit's ``mini_train`` (8) / ``mini_val`` (2) splits, so ``NuScenes("v1.0-mini", root)`` loads it
 and ``DetectionEval(..., eval_set="mini_val")`` evaluates predictions on it unchanged. Every scene
 contains every detection class (so mAP and NDS average over populated classes); some objects
-move, giving non-zero ground-truth velocities.
+move, giving non-zero ground-truth velocities. Before each key frame ``sweeps_per_sample``
+LIDAR_TOP sweeps are scanned at 50 ms steps (the objects and the ego at that time) and written as
+nuScenes sweeps: ``sweeps/LIDAR_TOP/*.pcd.bin``, ``sample_data`` rows with ``is_key_frame``
+false in the channel's prev/next chain, each with its own ego pose, so the devkit's
+``LidarPointCloud.from_file_multisweep`` stacks them.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ CAMERA_YAW_DEG = {
 CAMERA_HEIGHT = 1.5
 CAMERA_HFOV_DEG = 70.0
 SAMPLE_PERIOD_US = 500_000
+SWEEP_PERIOD_US = 50_000  # the 20 Hz LIDAR_TOP
 EGO_SPEED = 2.0  # m/s along the ego heading
 
 
@@ -89,9 +94,12 @@ ATTRIBUTES = (
 
 @dataclass
 class SyntheticConfig:
-    """Size of the set: 10 scenes (mini split names) x ``samples_per_scene`` key frames."""
+    """Size of the set: 10 scenes (mini split names) x ``samples_per_scene`` key frames, each
+    preceded by ``sweeps_per_sample`` LIDAR_TOP sweeps 50 ms apart (nuScenes records 9 at 20 Hz;
+    CenterPoint stacks the key frame with 9 sweeps)."""
 
     samples_per_scene: int = 8
+    sweeps_per_sample: int = 2
     image_height: int = 128
     image_width: int = 224
     extra_objects: int = 6
@@ -159,6 +167,11 @@ def make_synthetic_nuscenes(root: str | Path, cfg: SyntheticConfig | None = None
     cfg = cfg or SyntheticConfig()
     if cfg.samples_per_scene < 1:
         raise ValueError(f"samples_per_scene must be >= 1, got {cfg.samples_per_scene}")
+    if not 0 <= cfg.sweeps_per_sample <= 9:
+        raise ValueError(
+            f"sweeps_per_sample must be in 0..9 (sweeps between 2 Hz key frames at 20 Hz), "
+            f"got {cfg.sweeps_per_sample}"
+        )
     root = Path(root)
     rng = np.random.default_rng(cfg.seed)
     tables: dict[str, list[dict]] = {
@@ -258,6 +271,51 @@ def _link(rows: list[dict]) -> None:
         row["next"] = rows[i + 1]["token"] if i + 1 < len(rows) else ""
 
 
+class _SceneMotion:
+    """Where the ego and the objects of a scene are at a time (s from the first key frame)."""
+
+    def __init__(
+        self,
+        objects: list[dict],
+        origin: np.ndarray,
+        direction: np.ndarray,
+        heading: float,
+        mid_time: float,
+    ) -> None:
+        self.objects, self.origin, self.direction = objects, origin, direction
+        self.heading, self.mid_time = heading, mid_time
+
+    def at(self, time_s: float) -> tuple[np.ndarray, np.ndarray, dict]:
+        """(world boxes, ego-frame boxes, ego pose record); box rows x, y, z, l, w, h, yaw."""
+        ego_xy = self.origin + self.direction * EGO_SPEED * time_s
+        # Boxes in this frame's ego frame (heading-aligned, z up, ground at z = 0).
+        mid_xy = self.origin + self.direction * EGO_SPEED * self.mid_time
+        cos_h, sin_h = np.cos(self.heading), np.sin(self.heading)
+        world_boxes = []
+        for obj in self.objects:
+            yaw_world = self.heading + obj["yaw"]
+            local = np.array([obj["x"], obj["y"]])
+            xy = mid_xy + np.array(
+                [cos_h * local[0] - sin_h * local[1], sin_h * local[0] + cos_h * local[1]]
+            )
+            xy = xy + obj["speed"] * (time_s - self.mid_time) * np.array(
+                [np.cos(yaw_world), np.sin(yaw_world)]
+            )
+            length, width, height = OBJECT_KINDS[obj["name"]].size_lwh
+            world_boxes.append([xy[0], xy[1], height / 2, length, width, height, yaw_world])
+        world = np.array(world_boxes)
+        ego_boxes = world.copy()
+        rel = world[:, :2] - ego_xy
+        ego_boxes[:, 0] = cos_h * rel[:, 0] + sin_h * rel[:, 1]
+        ego_boxes[:, 1] = -sin_h * rel[:, 0] + cos_h * rel[:, 1]
+        ego_boxes[:, 6] = world[:, 6] - self.heading
+        ego_pose = {
+            "translation": [float(ego_xy[0]), float(ego_xy[1]), 0.0],
+            "rotation": list(Quaternion(axis=(0, 0, 1), angle=self.heading).elements),
+        }
+        return world, ego_boxes, ego_pose
+
+
 def _write_scene(
     root: Path,
     tables: dict[str, list[dict]],
@@ -277,39 +335,41 @@ def _write_scene(
     t0 = 1_600_000_000_000_000 + scene_index * 100_000_000
     samples, annotations_per_instance = [], {i: [] for i in range(len(objects))}
     sample_data_per_channel: dict[str, list[dict]] = {}
+    state = _SceneMotion(objects, origin, direction, heading, mid_time)
+    intensities = np.array([OBJECT_KINDS[o["name"]].intensity for o in objects])
     for k in range(n):
         time_s = k * SAMPLE_PERIOD_US / 1e6
         timestamp = t0 + k * SAMPLE_PERIOD_US
-        ego_xy = origin + direction * EGO_SPEED * time_s
         sample_token = _token("sample", scene_name, k)
         samples.append({"token": sample_token, "timestamp": timestamp, "scene_token": scene_token})
-        # Boxes in this key frame's ego frame (heading-aligned, z up, ground at z = 0).
-        mid_xy = origin + direction * EGO_SPEED * mid_time
-        cos_h, sin_h = np.cos(heading), np.sin(heading)
-        world_boxes = []
-        for obj in objects:
-            yaw_world = heading + obj["yaw"]
-            local = np.array([obj["x"], obj["y"]])
-            xy = mid_xy + np.array(
-                [cos_h * local[0] - sin_h * local[1], sin_h * local[0] + cos_h * local[1]]
+        for lag in range(cfg.sweeps_per_sample, 0, -1):
+            sweep_rng = np.random.default_rng((cfg.seed, scene_index, k, lag))
+            sweep_time = timestamp - lag * SWEEP_PERIOD_US
+            _, sweep_boxes, sweep_pose = state.at(time_s - lag * SWEEP_PERIOD_US / 1e6)
+            sweep_points, _ = scan_lidar(
+                np.array(LIDAR_TRANSLATION), sweep_boxes, intensities, sweep_rng
             )
-            xy = xy + obj["speed"] * (time_s - mid_time) * np.array(
-                [np.cos(yaw_world), np.sin(yaw_world)]
+            sd_token = _token("sample_data", scene_name, k, "LIDAR_TOP", "sweep", lag)
+            pose_token = _token("ego_pose", scene_name, k, "LIDAR_TOP", "sweep", lag)
+            tables["ego_pose"].append({"token": pose_token, "timestamp": sweep_time, **sweep_pose})
+            filename = f"sweeps/LIDAR_TOP/{scene_name}__LIDAR_TOP__{sweep_time}.pcd.bin"
+            (root / filename).parent.mkdir(parents=True, exist_ok=True)
+            sweep_points.tofile(root / filename)
+            sample_data_per_channel.setdefault("LIDAR_TOP", []).append(
+                {
+                    "token": sd_token,
+                    "sample_token": sample_token,
+                    "ego_pose_token": pose_token,
+                    "calibrated_sensor_token": _token("calibrated_sensor", "LIDAR_TOP"),
+                    "timestamp": sweep_time,
+                    "is_key_frame": False,
+                    "filename": filename,
+                    "fileformat": "pcd",
+                    "height": 0,
+                    "width": 0,
+                }
             )
-            length, width, height = OBJECT_KINDS[obj["name"]].size_lwh
-            world_boxes.append([xy[0], xy[1], height / 2, length, width, height, yaw_world])
-        world = np.array(world_boxes)
-        ego_boxes = world.copy()
-        rel = world[:, :2] - ego_xy
-        ego_boxes[:, 0] = cos_h * rel[:, 0] + sin_h * rel[:, 1]
-        ego_boxes[:, 1] = -sin_h * rel[:, 0] + cos_h * rel[:, 1]
-        ego_boxes[:, 6] = world[:, 6] - heading
-        ego_pose = {
-            "translation": [float(ego_xy[0]), float(ego_xy[1]), 0.0],
-            "rotation": list(Quaternion(axis=(0, 0, 1), angle=heading).elements),
-        }
-
-        intensities = np.array([OBJECT_KINDS[o["name"]].intensity for o in objects])
+        world, ego_boxes, ego_pose = state.at(time_s)
         points, hit = scan_lidar(np.array(LIDAR_TRANSLATION), ego_boxes, intensities, rng)
         colors = np.array([OBJECT_KINDS[o["name"]].color for o in objects], dtype=float)
         for channel in ("LIDAR_TOP", *CAMERA_CHANNELS):

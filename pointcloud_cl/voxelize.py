@@ -1,8 +1,9 @@
 """Voxelisation of LiDAR points into the sparse tensor layout spconv expects.
 
 Each point is assigned to the voxel floor((p - range_min) / voxel_size); a voxel's feature is the
-mean of its points' (x, y, z, intensity) (the "MeanVFE" of SECOND / OpenPCDet). Coordinates are
-returned in spconv order (batch, z, y, x).
+mean of its points' first ``n_features`` columns (the "MeanVFE" of SECOND / OpenPCDet): 4 for
+(x, y, z, intensity), 5 for multi-sweep input with the time lag (:mod:`pointcloud_cl.sweeps`).
+Coordinates are returned in spconv order (batch, z, y, x).
 """
 
 from __future__ import annotations
@@ -77,16 +78,24 @@ class Voxels:
         return batch_to(self, device, non_blocking)
 
 
-def voxelize(points: np.ndarray | Tensor, grid: VoxelGrid, batch_index: int = 0) -> Voxels:
-    """Mean-voxelise one scan. ``points`` is (N, >=4): x, y, z, intensity (extra columns ignored).
+def voxelize(
+    points: np.ndarray | Tensor, grid: VoxelGrid, batch_index: int = 0, n_features: int = 4
+) -> Voxels:
+    """Mean-voxelise one scan. ``points`` is (N, >= ``n_features``): x, y, z, intensity (and the
+    time lag with ``n_features=5``); further columns are ignored.
 
     Raises ValueError when a point lies outside the grid (crop with :func:`crop_to_range` first)
     or when there are no points at all (an empty voxel grid cannot feed a sparse backbone).
     """
     pts = torch.as_tensor(points, dtype=torch.float32)
-    if pts.ndim != 2 or pts.shape[1] < 4:
+    if n_features not in (4, 5):
         raise ValueError(
-            f"points must have shape (N, >=4) (x, y, z, intensity), got {tuple(pts.shape)}"
+            f"n_features must be 4 (x, y, z, intensity) or 5 (+ time lag), got {n_features}"
+        )
+    if pts.ndim != 2 or pts.shape[1] < n_features:
+        raise ValueError(
+            f"points must have shape (N, >={n_features}) (x, y, z, intensity"
+            f"{', time lag' if n_features == 5 else ''}), got {tuple(pts.shape)}"
         )
     if pts.shape[0] == 0:
         raise ValueError("empty voxel grid: the scan has no points inside the range")
@@ -104,7 +113,8 @@ def voxelize(points: np.ndarray | Tensor, grid: VoxelGrid, batch_index: int = 0)
     flat = (ijk[:, 2] * ny + ijk[:, 1]) * nx + ijk[:, 0]
     unique, inverse = torch.unique(flat, return_inverse=True)
     counts = torch.zeros(len(unique)).index_add_(0, inverse, torch.ones(len(flat)))
-    feats = torch.zeros(len(unique), 4).index_add_(0, inverse, pts[:, :4]) / counts[:, None]
+    feats = torch.zeros(len(unique), n_features).index_add_(0, inverse, pts[:, :n_features])
+    feats = feats / counts[:, None]
     z = unique // (nx * ny)
     y = (unique // nx) % ny
     x = unique % nx
@@ -112,11 +122,13 @@ def voxelize(points: np.ndarray | Tensor, grid: VoxelGrid, batch_index: int = 0)
     return Voxels(feats, coords, inverse, batch_size=1)
 
 
-def voxelize_batch(scans: Sequence[np.ndarray | Tensor], grid: VoxelGrid) -> Voxels:
+def voxelize_batch(
+    scans: Sequence[np.ndarray | Tensor], grid: VoxelGrid, n_features: int = 4
+) -> Voxels:
     """Voxelise several scans into one batch; ``point_to_voxel`` indexes their concatenation."""
     if len(scans) == 0:
         raise ValueError("voxelize_batch needs at least one scan")
-    parts = [voxelize(scan, grid, batch_index=b) for b, scan in enumerate(scans)]
+    parts = [voxelize(scan, grid, b, n_features) for b, scan in enumerate(scans)]
     offsets = np.cumsum([0] + [len(p.features) for p in parts[:-1]])
     return Voxels(
         features=torch.cat([p.features for p in parts]),
