@@ -15,9 +15,14 @@ deliberate and documented:
   its patient and trial factors act as on/off switches (any non-zero value means weight 1). Here
   every level is multiplied by its weight. ``weights=(1, 1, 0.25, 0.25)`` reproduces the
   reference's default objective ``factors=[0.25, 0.25, 0.25, 0.25]``.
-- The two unmasked levels share one pair of passes and the two masked levels share one pair
-  (4 encoder passes per step instead of 8; each pair is drawn from the same distribution as the
-  reference's separate pairs). A level with weight 0 is skipped, and so is a pair nobody uses.
+- The two unmasked levels share one pair of views and the two masked levels share one pair
+  (each pair is drawn from the same distribution as the reference's separate pairs). The two
+  unmasked views differ only by the encoder's final dropout, so they share one encoder pass and
+  draw two dropout masks on it (the same random draws, in the same order, as two passes): 3
+  encoder passes per step instead of the reference's 8. A level with weight 0 is skipped, and so
+  is a pair nobody uses.
+- ``pairing`` chooses the trial / patient pairs: ``"official"`` (the reference's) or ``"ours"``
+  (every pair both ways; :mod:`timeseries_cl.levels`).
 
 Representations for evaluation come from an equal-weight running average of the encoder's
 weights over the initial weights and all optimisation steps
@@ -108,8 +113,8 @@ class COMET(AveragedEncoderMethod):
     L_P / L_T: CLOCS-style same-patient / same-trial contrast of two unmasked views
     (:func:`~timeseries_cl.levels.id_contrast`); L_S / L_O: TS2Vec instance / temporal contrast
     of two masked views, averaged over max-pooled resolutions
-    (:func:`~timeseries_cl.levels.hierarchical`). See the module docstring for the differences
-    from the reference code.
+    (:func:`~timeseries_cl.levels.hierarchical_levels`). See the module docstring for the
+    differences from the reference code.
 
     Batches are dicts with ``x`` (B, T, C), ``patient`` (B,) and ``trial`` (B,) ids; use
     :class:`~timeseries_cl.sampler.HierarchicalBatchSampler` so same-trial and same-patient
@@ -122,28 +127,35 @@ class COMET(AveragedEncoderMethod):
         encoder: EncoderConfig | None = None,
         weights: LevelWeights | None = None,
         temperature: float = 0.1,
+        pairing: levels.Pairing = "ours",
     ) -> None:
         super().__init__(input_dims, encoder or EncoderConfig())
         self.weights = weights or LevelWeights()
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
+        if pairing not in levels.PAIRINGS:
+            raise ValueError(f"pairing must be one of {levels.PAIRINGS}, got {pairing!r}")
         self.temperature = temperature
+        self.pairing = pairing
 
     def objective(self, batch: Batch) -> dict[str, Tensor]:
         x, w = batch["x"], self.weights
         out: dict[str, Tensor] = {}
         if w.patient or w.trial:
-            z1, z2 = self.encoder(x, "all_true"), self.encoder(x, "all_true")
-            if w.patient:
-                out["patient"] = levels.id_contrast(z1, z2, batch["patient"], self.temperature)
-            if w.trial:
-                out["trial"] = levels.id_contrast(z1, z2, batch["trial"], self.temperature)
+            # the unmasked views differ only by the final dropout: one pass, two dropout draws
+            h = self.encoder.represent(x, "all_true")
+            z1, z2 = self.encoder.repr_dropout(h), self.encoder.repr_dropout(h)
+            names = [name for name in ("patient", "trial") if getattr(w, name)]
+            ids = [batch[name] for name in names]
+            losses = levels.id_contrasts(z1, z2, ids, self.temperature, self.pairing)
+            out.update(zip(names, losses, strict=True))
         if w.sample or w.observation:
             z1, z2 = self.encoder(x, "continuous"), self.encoder(x, "continuous")
+            sample, observation = levels.hierarchical_levels(z1, z2)
             if w.sample:
-                out["sample"] = levels.hierarchical(levels.sample_contrast, z1, z2)
+                out["sample"] = sample
             if w.observation:
-                out["observation"] = levels.hierarchical(levels.observation_contrast, z1, z2)
+                out["observation"] = observation
         out["loss"] = sum(getattr(w, name) * value for name, value in out.items())
         return out
 

@@ -114,16 +114,18 @@ class DilatedConvEncoder(nn.Module):
 
     def forward(self, x: Tensor, mask: str = "all_true") -> Tensor:
         """Per-timestamp representations (B, T, output_dims) of ``x`` (B, T, input_dims)."""
+        return self.repr_dropout(self.represent(x, mask))
+
+    def represent(self, x: Tensor, mask: str = "all_true") -> Tensor:
+        """:meth:`forward` without the final dropout: two unmasked views that differ only by
+        their dropout can share this pass (``repr_dropout(h)`` twice)."""
         if x.dim() != 3 or x.shape[-1] != self.input_dims:
-            raise ValueError(
-                f"x must have shape (B, T, {self.input_dims}), got {tuple(x.shape)}"
-            )
+            raise ValueError(f"x must have shape (B, T, {self.input_dims}), got {tuple(x.shape)}")
         observed = observed_timestamps(x)
         h = self.input_fc(torch.nan_to_num(x, nan=0.0))
         keep = timestamp_mask(mask, h.shape[0], h.shape[1], h.device) & observed
         h = h * keep.unsqueeze(-1).to(h.dtype)
-        h = self.blocks(h.transpose(1, 2)).transpose(1, 2)
-        return self.repr_dropout(h)
+        return self.blocks(h.transpose(1, 2)).transpose(1, 2)
 
 
 def observed_timestamps(x: Tensor) -> Tensor:
@@ -132,8 +134,14 @@ def observed_timestamps(x: Tensor) -> Tensor:
 
 
 def timestamp_mask(
-    kind: str, batch: int, length: int, device: torch.device, *, n_segments: int = 5,
-    segment_fraction: float = 0.1, keep_prob: float = 0.5,
+    kind: str,
+    batch: int,
+    length: int,
+    device: torch.device,
+    *,
+    n_segments: int = 5,
+    segment_fraction: float = 0.1,
+    keep_prob: float = 0.5,
 ) -> Tensor:
     """(B, T) bool mask of kept timestamps for ``kind`` in :data:`MASKS`."""
     if kind == "all_true":
