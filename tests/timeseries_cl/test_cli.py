@@ -84,3 +84,24 @@ def test_demo_rows(tmp_path: Path) -> None:
     rows = demo(tmp_path)
     assert {r.method for r in rows} == {"comet", "sample"}
     assert all(0.0 <= r.value <= 1.0 for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("name", "source", "window", "sample_weight"),
+    [
+        ("comet_ad.yaml", "comet_npy", 256, 0.25),
+        ("comet_ptb.yaml", "ptb_wfdb", 300, 0.1),
+        ("comet_tdbrain.yaml", "comet_npy", 256, 0.25),
+    ],
+)
+def test_official_configs_hold_the_official_hyper_parameters(
+    name: str, source: str, window: int, sample_weight: float
+) -> None:
+    """DL4mHealth/COMET config_files/*_Configs.py at commit a769779."""
+    exp = load_config(TimeseriesExperiment, CONFIGS / name, [])
+    assert (exp.data.source, exp.data.window) == (source, window)
+    w = exp.comet.weights
+    assert (w.patient, w.trial, w.sample, w.observation) == (1, 1, sample_weight, sample_weight)
+    assert exp.comet.pairing == "official"
+    assert (exp.trainer.lr, exp.batch_size, exp.trainer.epochs) == (1e-4, 256, 100)
+    assert (exp.eval.finetune_lr, exp.eval.finetune_batch_size) == (1e-4, 128)
