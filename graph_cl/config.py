@@ -1,13 +1,14 @@
 """The graph experiment config: one YAML file per experiment (``configs/graph/*.yaml``).
 
-``method`` picks which of the method sections is used; every field has a default, so
+``method`` picks which of the method sections is used; ``objective`` optionally replaces the
+node contrast of GRACE / gCooL by any fitting core loss; every field has a default, so
 ``load_config(GraphExperiment, None, [])`` is the synthetic SBM gCooL setting of ``contrast demo``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from graph_cl.data import GraphDataConfig
 from graph_cl.evaluation import EvalConfig
@@ -26,6 +27,9 @@ class GraphExperiment:
     gcool: GCoolConfig = field(default_factory=GCoolConfig)
     grace: GraceConfig = field(default_factory=GraceConfig)
     scgc: SCGCConfig = field(default_factory=SCGCConfig)
+    # The node contrast of grace / gcool by name (`contrast objectives` lists them), e.g.
+    # {name: dcl, temperature: 0.5}; empty keeps each method's published objective.
+    objective: dict[str, Any] = field(default_factory=dict)
     trainer: TrainerConfig = field(
         default_factory=lambda: TrainerConfig(
             epochs=200,

@@ -27,6 +27,7 @@ from graph_cl.gcool import GCooL
 from graph_cl.grace import GRACE
 from graph_cl.scgc import SCGC
 from graph_cl.two_view import edge_layers
+from shared.errors import InputError
 from shared.run_report import finish_run
 from shared.training import Trainer, load_model_weights, seed_everything
 
@@ -62,10 +63,16 @@ def describe_graph(data: Data) -> str:
 def build_method(exp: GraphExperiment, data: Data) -> nn.Module:
     """The method ``exp.method`` names, sized for ``data``."""
     layers = len(edge_layers(data))
+    chosen = {"objective": exp.objective, "num_nodes": data.num_nodes}
     if exp.method == "gcool":
-        return GCooL(data.num_features, exp.gcool, num_edge_layers=layers)
+        return GCooL(data.num_features, exp.gcool, num_edge_layers=layers, **chosen)
     if exp.method == "grace":
-        return GRACE(data.num_features, exp.grace, num_edge_layers=layers)
+        return GRACE(data.num_features, exp.grace, num_edge_layers=layers, **chosen)
+    if exp.objective:
+        raise InputError(
+            "objective: SCGC's neighbour contrast keeps its own loss; objective.name applies to "
+            "method=grace and method=gcool"
+        )
     if layers > 1:
         raise ValueError("SCGC takes a single-layer graph, not a multiplex one")
     return SCGC(data.num_features, exp.scgc)

@@ -44,7 +44,9 @@ outputs.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -82,7 +84,15 @@ class GCoolConfig:
 class GCooL(TwoViewGraphMethod):
     """gCooL (module docstring), optionally with the POT regulariser."""
 
-    def __init__(self, in_dim: int, cfg: GCoolConfig, num_edge_layers: int = 1) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        cfg: GCoolConfig,
+        num_edge_layers: int = 1,
+        *,
+        objective: Mapping[str, Any] | None = None,
+        num_nodes: int | None = None,
+    ) -> None:
         super().__init__(
             in_dim,
             cfg.encoder,
@@ -90,6 +100,8 @@ class GCooL(TwoViewGraphMethod):
             cfg.pot,
             num_edge_layers=num_edge_layers,
             normalize_projection=True,
+            objective=objective,
+            num_nodes=num_nodes,
         )
         self.cfg = cfg
         self.deca = DenseCommunityAggregation(
@@ -110,7 +122,11 @@ class GCooL(TwoViewGraphMethod):
         self, h1: Tensor, h2: Tensor, edges1: Tensor, edges2: Tensor
     ) -> dict[str, Tensor]:
         tau = self.cfg.temperature
-        node = node_contrast(h1, h2, tau, intra_view_negatives=False, tiled=self.cfg.tiled)
+        node = self.node_loss(
+            h1,
+            h2,
+            lambda: node_contrast(h1, h2, tau, intra_view_negatives=False, tiled=self.cfg.tiled),
+        )
         r1, deca1 = self.deca(h1, edges1)
         r2, deca2 = self.deca(h2, edges2)
         deca = (deca1 + deca2) / 2

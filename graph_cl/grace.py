@@ -14,7 +14,9 @@ i.e. NT-Xent with inter- and intra-view negatives: ``shared.losses.info_nce`` wi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from torch import Tensor
 
@@ -39,13 +41,35 @@ class GraceConfig:
 class GRACE(TwoViewGraphMethod):
     """GRACE (module docstring), optionally with the POT regulariser."""
 
-    def __init__(self, in_dim: int, cfg: GraceConfig, num_edge_layers: int = 1) -> None:
-        super().__init__(in_dim, cfg.encoder, cfg.views, cfg.pot, num_edge_layers=num_edge_layers)
+    def __init__(
+        self,
+        in_dim: int,
+        cfg: GraceConfig,
+        num_edge_layers: int = 1,
+        *,
+        objective: Mapping[str, Any] | None = None,
+        num_nodes: int | None = None,
+    ) -> None:
+        super().__init__(
+            in_dim,
+            cfg.encoder,
+            cfg.views,
+            cfg.pot,
+            num_edge_layers=num_edge_layers,
+            objective=objective,
+            num_nodes=num_nodes,
+        )
         self.temperature = cfg.temperature
         self.tiled = cfg.tiled
 
     def objective(
         self, h1: Tensor, h2: Tensor, edges1: Tensor, edges2: Tensor
     ) -> dict[str, Tensor]:
-        loss = node_contrast(h1, h2, self.temperature, intra_view_negatives=True, tiled=self.tiled)
+        loss = self.node_loss(
+            h1,
+            h2,
+            lambda: node_contrast(
+                h1, h2, self.temperature, intra_view_negatives=True, tiled=self.tiled
+            ),
+        )
         return {"loss": loss}

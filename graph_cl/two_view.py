@@ -11,6 +11,10 @@ GRACE's nor gCooL's official code has a multiplex variant: this adaptation is ou
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
@@ -18,6 +22,11 @@ from graph_cl.encoders import EncoderConfig
 from graph_cl.pot import NodeCompactness, POTConfig
 from graph_cl.views import ViewConfig, ViewWeights, two_views, view_weights
 from shared.heads import ProjectionHead
+from shared.losses.registry import build_objective, check_fits
+
+NODE_CONTRAST_PROVIDES = frozenset({"two_views", "index"})
+"""What the node contrast hands an objective: the two views' projected node embeddings, row i of
+each the same node, and the node indices (which iSogCLR's per-node state needs)."""
 
 
 def edge_layers(data: Data) -> list[Tensor]:
@@ -38,6 +47,9 @@ class TwoViewGraphMethod(nn.Module):
         pot: POT regulariser settings (``kappa = 0`` disables it).
         num_edge_layers: 1 for a plain graph, L for an L-layer multiplex graph.
         normalize_projection: L2-normalise projected embeddings (gCooL) or not (GRACE).
+        objective: an ``objective:`` section (``shared.losses.registry``) replacing the method's
+            published node contrast; empty keeps the published one.
+        num_nodes: the graph's node count (the per-sample state of objectives such as iSogCLR).
     """
 
     def __init__(
@@ -49,8 +61,16 @@ class TwoViewGraphMethod(nn.Module):
         *,
         num_edge_layers: int = 1,
         normalize_projection: bool = False,
+        objective: Mapping[str, Any] | None = None,
+        num_nodes: int | None = None,
     ) -> None:
         super().__init__()
+        self.node_objective: nn.Module | None = None
+        if objective:
+            check_fits(objective, NODE_CONTRAST_PROVIDES, method=type(self).__name__.lower())
+            self.node_objective = build_objective(
+                objective, dim=encoder.out_dim, num_samples=num_nodes
+            )
         if num_edge_layers < 1:
             raise ValueError(f"num_edge_layers must be >= 1, got {num_edge_layers}")
         self.encoders = nn.ModuleList(encoder.build(in_dim) for _ in range(num_edge_layers))
@@ -99,6 +119,13 @@ class TwoViewGraphMethod(nn.Module):
         cached = cached.to(edge_index.device)
         self._view_weights[layer] = cached
         return cached
+
+    def node_loss(self, h1: Tensor, h2: Tensor, published: Callable[[], Tensor]) -> Tensor:
+        """The node contrast of the two views: the configured objective, else ``published()``."""
+        if self.node_objective is None:
+            return published()
+        index = torch.arange(h1.shape[0], device=h1.device)
+        return self.node_objective(h1, h2, index=index)
 
     def training_step(self, batch: Data) -> dict[str, Tensor]:
         totals: dict[str, Tensor] = {}
