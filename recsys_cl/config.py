@@ -15,7 +15,7 @@ MCLRec run on the synthetic taste/Markov-chain data.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from recsys_cl.augment import SequenceAugmenter
 from recsys_cl.dccf import DCCFConfig
@@ -80,6 +80,9 @@ class RecsysExperiment:
     mclrec: MCLRecConfig = field(default_factory=MCLRecConfig)
     dccf: DCCFRunConfig = field(default_factory=DCCFRunConfig)
     batch_size: int = 256
+    # The view contrast L_cl1 of cl4srec / mclrec by name (`contrast objectives`), e.g.
+    # {name: dcl, temperature: 1.0}; empty keeps the published NT-Xent.
+    objective: dict[str, Any] = field(default_factory=dict)
     trainer: TrainerConfig = field(
         default_factory=lambda: TrainerConfig(
             epochs=20,

@@ -37,6 +37,7 @@ from recsys_cl.dccf import DCCF
 from recsys_cl.evaluation import evaluate_dccf, evaluate_ranking
 from recsys_cl.interaction_graph import BPRBatches, leave_one_out_graph
 from recsys_cl.mclrec import MCLRec
+from shared.errors import InputError
 from shared.run_report import finish_run
 from shared.training import Trainer, load_model_weights, seed_everything
 
@@ -104,7 +105,7 @@ def build(exp: RecsysExperiment) -> RecsysRun:
         len(split.test),
     )
     seed_everything(exp.trainer.seed)
-    model = MCLRec(split.n_items, exp.model, mclrec_config(exp))
+    model = MCLRec(split.n_items, exp.model, mclrec_config(exp), objective=exp.objective)
     batches = SequenceBatches(
         split.train,
         exp.batch_size,
@@ -126,6 +127,11 @@ def build(exp: RecsysExperiment) -> RecsysRun:
 
 
 def _build_dccf(exp: RecsysExperiment, data: InteractionSequences) -> RecsysRun:
+    if exp.objective:
+        raise InputError(
+            "objective: DCCF's intent / graph contrasts keep their published InfoNCE; "
+            "objective.name applies to method=cl4srec and method=mclrec"
+        )
     graph, targets = leave_one_out_graph(data.sequences, data.n_items)
     seed_everything(exp.trainer.seed)
     model = DCCF(graph, exp.dccf)

@@ -39,21 +39,24 @@ dropout draw instead of two independent ones.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from recsys_cl.sasrec import SASRec, SASRecConfig
+from shared.errors import InputError
 from shared.losses import info_nce
 from shared.losses._checks import check_pair, check_temperature
-from shared.training import TrainerConfig, make_optimizer
+from shared.losses.registry import build_objective, check_fits
+from shared.training import Optimize, TrainerConfig, make_optimizer
 
-Optimize = Callable[[Tensor, int], None]
+VIEW_CONTRAST_PROVIDES = frozenset({"two_views"})
+"""What L_cl1 hands an objective: the two views' sequence representations (no sample indices)."""
 
 
 @dataclass
@@ -148,7 +151,12 @@ class MCLRec(nn.Module):
     manual_optimization = True
 
     def __init__(
-        self, n_items: int, encoder: SASRecConfig | None = None, cfg: MCLRecConfig | None = None
+        self,
+        n_items: int,
+        encoder: SASRecConfig | None = None,
+        cfg: MCLRecConfig | None = None,
+        *,
+        objective: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.cfg = cfg = cfg or MCLRecConfig()
@@ -157,6 +165,15 @@ class MCLRec(nn.Module):
         check_temperature(cfg.cl_temperature, "cl_temperature")
         self.encoder = SASRec(n_items, encoder)
         dim = self.encoder.cfg.hidden_size
+        self.view_objective: nn.Module | None = None
+        if objective:
+            if cfg.cl_weight == 0:
+                raise InputError(
+                    "objective replaces the view contrast L_cl1 of CL4SRec / MCLRec, whose weight "
+                    "is 0 here: use method=cl4srec, or set mclrec.cl_weight > 0"
+                )
+            check_fits(objective, VIEW_CONTRAST_PROVIDES, method="cl4srec/mclrec view contrast")
+            self.view_objective = build_objective(objective, dim=dim)
         self.augmenters = (
             nn.ModuleList([LearnableAugmenter(dim, cfg.augmenter_hidden) for _ in range(2)])
             if cfg.meta_weight > 0
@@ -241,8 +258,11 @@ class MCLRec(nn.Module):
         h, h1, h2 = encoded if encoded is not None else self.encode(batch)
         parts = {"rec": next_item_loss(h, self.encoder.item_embedding.weight, batch["targets"])}
         if self.cfg.cl_weight > 0:
-            normalize = self.cfg.similarity == "cos"
-            parts["cl1"] = info_nce(h1, h2, self.cfg.cl_temperature, normalize=normalize)
+            if self.view_objective is not None:
+                parts["cl1"] = self.view_objective(h1, h2)
+            else:
+                normalize = self.cfg.similarity == "cos"
+                parts["cl1"] = info_nce(h1, h2, self.cfg.cl_temperature, normalize=normalize)
         if self.augmenters is not None:
             parts.update(self.augmenter_losses(h1, h2))
         return parts
