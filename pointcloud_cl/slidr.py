@@ -13,10 +13,12 @@ again, so |k_s|, |q_s| <= 1), and the loss is the InfoNCE over the S superpixels
     L = -(1/S) sum_s log( exp(<k_s, q_s> / t) / sum_{s'} exp(<k_s, q_s'> / t) ),   t = 0.07,
 
 i.e. ``shared.losses.info_nce(k, q, t, intra_view_negatives=False, symmetric=False,
-normalize=False)`` (:func:`superpixel_contrast`). The image
-backbone is a frozen teacher (kept in eval mode); only its 1x1 projection "decoder", the 3D
-backbone and the 3D projection head are trained. As in SLidR's spconv/VoxelNet variant, point
-features are bilinearly read from the BEV feature map.
+normalize=False)`` (:func:`superpixel_contrast`). The image backbone is a frozen teacher (kept
+in eval mode); only its 1x1 projection "decoder", the 3D backbone and the 3D projection head are
+trained. As in SLidR's spconv/VoxelNet variant, point features are bilinearly read from the BEV
+feature map; unlike it, each point's feature is normalised after that read and our linear head
+(the official code normalises every voxel of its 64-channel sparse output before the height
+compression and reads the BEV map without normalising again).
 """
 
 from __future__ import annotations
