@@ -30,41 +30,17 @@ from torch.utils.data import DataLoader, Dataset
 from shared.run_report import finish_run
 from shared.training import Trainer, TrainResult, load_model_weights, seed_everything
 from timeseries_cl.comet import COMET, AveragedEncoderMethod, SampleContrast
-from timeseries_cl.config import TimeseriesDataConfig, TimeseriesExperiment
-from timeseries_cl.data import (
-    HierarchicalDataset,
-    load_comet_npy,
-    load_uci_eeg,
-    patient_split,
-    synthetic_hierarchical,
-)
+from timeseries_cl.config import TimeseriesExperiment
+from timeseries_cl.data_io import load_source
+from timeseries_cl.dataset import HierarchicalDataset
 from timeseries_cl.evaluation import downstream_scores, encode
 from timeseries_cl.sampler import HierarchicalBatchSampler
+from timeseries_cl.splits import patient_split
 
 log = logging.getLogger("contrast")
 
 Splits = tuple[HierarchicalDataset, HierarchicalDataset, HierarchicalDataset]
 Rows = list[dict[str, float | str]]
-
-
-def load_dataset(cfg: TimeseriesDataConfig) -> HierarchicalDataset:
-    """The data set named by ``cfg.source``, windowed with ``cfg.window`` / ``cfg.stride``."""
-    if cfg.source == "synthetic":
-        return synthetic_hierarchical(
-            cfg.synthetic_patients,
-            cfg.synthetic_trials,
-            n_channels=cfg.synthetic_channels,
-            window=cfg.window,
-            stride=cfg.stride,
-            seed=cfg.split_seed,
-        )
-    if not cfg.root:
-        raise ValueError(f"data.root must name the {cfg.source} folder")
-    if cfg.source == "uci_eeg":
-        return load_uci_eeg(
-            cfg.root, window=cfg.window, stride=cfg.stride, downsample=cfg.downsample
-        )
-    return load_comet_npy(cfg.root, window=cfg.window, stride=cfg.stride)
 
 
 def describe(data: HierarchicalDataset) -> str:
@@ -80,7 +56,8 @@ def describe(data: HierarchicalDataset) -> str:
 def build_method(exp: TimeseriesExperiment, input_dims: int) -> AveragedEncoderMethod:
     """The method ``exp.method`` names, for ``input_dims`` channels."""
     if exp.method == "comet":
-        return COMET(input_dims, exp.encoder, exp.comet.weights, exp.comet.temperature)
+        c = exp.comet
+        return COMET(input_dims, exp.encoder, c.weights, c.temperature, pairing=c.pairing)
     return SampleContrast(input_dims, exp.encoder, exp.sample.temperature)
 
 
@@ -108,7 +85,7 @@ def hierarchical_batches(
 def splits(exp: TimeseriesExperiment) -> Splits:
     """Train / validation / test patients of ``exp.data`` (no patient in two splits), their
     statistics logged."""
-    data = load_dataset(exp.data)
+    data = load_source(exp.data)
     log.info("%s: %s", exp.data.source, describe(data))
     parts = patient_split(data, exp.data.split, exp.data.split_seed)
     for name, part in zip(("train", "validation", "test"), parts, strict=True):
