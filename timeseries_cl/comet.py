@@ -40,16 +40,20 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel
 
 from shared.losses import info_nce
+from shared.losses.registry import build_objective, check_fits
 from timeseries_cl import levels
 from timeseries_cl.encoder import DilatedConvEncoder, max_pool_time, observed_timestamps
 
 Batch = Mapping[str, Tensor]
+SAMPLE_CONTRAST_PROVIDES = frozenset({"two_views", "index"})
+"""What the sample baseline hands an objective: the two pooled views and the window indices."""
 
 
 @dataclass
@@ -164,16 +168,31 @@ class SampleContrast(AveragedEncoderMethod):
     """Sample-level baseline: NT-Xent on max-pooled masked views (SimCLR-style)."""
 
     def __init__(
-        self, input_dims: int, encoder: EncoderConfig | None = None, temperature: float = 0.1
+        self,
+        input_dims: int,
+        encoder: EncoderConfig | None = None,
+        temperature: float = 0.1,
+        *,
+        contrast: Mapping[str, Any] | None = None,
+        num_samples: int | None = None,
     ) -> None:
-        super().__init__(input_dims, encoder or EncoderConfig())
+        """``contrast``: an ``objective:`` section (``shared.losses.registry``) replacing NT-Xent
+        between the two pooled views; ``num_samples`` sizes per-sample state (iSogCLR)."""
+        enc = encoder or EncoderConfig()
+        super().__init__(input_dims, enc)
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         self.temperature = temperature
+        self.contrast: nn.Module | None = None
+        if contrast:
+            check_fits(contrast, SAMPLE_CONTRAST_PROVIDES, method="sample")
+            self.contrast = build_objective(contrast, dim=enc.output_dims, num_samples=num_samples)
 
     def objective(self, batch: Batch) -> dict[str, Tensor]:
         x = batch["x"]
         observed = observed_timestamps(x)
         h1 = max_pool_time(self.encoder(x, "continuous"), observed)
         h2 = max_pool_time(self.encoder(x, "continuous"), observed)
+        if self.contrast is not None:
+            return {"loss": self.contrast(h1, h2, index=batch.get("index"))}
         return {"loss": info_nce(h1, h2, self.temperature)}

@@ -7,7 +7,7 @@ demo setting. ``configs/timeseries/*.yaml`` hold the real-data experiments.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from shared.training import TrainerConfig
 from timeseries_cl.comet import EncoderConfig, LevelWeights
@@ -72,6 +72,16 @@ class TimeseriesEvalConfig:
 
 
 @dataclass
+class TimeseriesCrossvalConfig:
+    """Patient-level k-fold cross-validation (:func:`timeseries_cl.crossval.run_crossval`):
+    ``folds`` stratified test folds (each patient a test patient once), every fold trained with
+    each of ``seeds``."""
+
+    folds: int = 5
+    seeds: tuple[int, ...] = (0, 1, 2)
+
+
+@dataclass
 class TimeseriesExperiment:
     """data -> hierarchical batches -> encoder -> method's objective -> trainer -> probe and
     fine-tuning on held-out patients.
@@ -89,9 +99,13 @@ class TimeseriesExperiment:
     sample: SampleContrastConfig = field(default_factory=SampleContrastConfig)
     batch_size: int = 64
     trials_per_patient: int = 2
+    # The sample baseline's contrast by name (`contrast objectives`), e.g. {name: dcl};
+    # empty keeps NT-Xent at sample.temperature.
+    objective: dict[str, Any] = field(default_factory=dict)
     trainer: TrainerConfig = field(
         default_factory=lambda: TrainerConfig(
             epochs=5, lr=1e-3, optimizer="adamw", out_dir="runs/timeseries/demo"
         )
     )
     eval: TimeseriesEvalConfig = field(default_factory=TimeseriesEvalConfig)
+    crossval: TimeseriesCrossvalConfig = field(default_factory=TimeseriesCrossvalConfig)

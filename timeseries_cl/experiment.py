@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from shared.errors import InputError
 from shared.run_report import finish_run
 from shared.training import Trainer, TrainResult, load_model_weights, seed_everything
 from timeseries_cl.comet import COMET, AveragedEncoderMethod, SampleContrast
@@ -53,12 +54,26 @@ def describe(data: HierarchicalDataset) -> str:
     )
 
 
-def build_method(exp: TimeseriesExperiment, input_dims: int) -> AveragedEncoderMethod:
-    """The method ``exp.method`` names, for ``input_dims`` channels."""
+def build_method(
+    exp: TimeseriesExperiment, input_dims: int, num_samples: int | None = None
+) -> AveragedEncoderMethod:
+    """The method ``exp.method`` names, for ``input_dims`` channels (``num_samples`` training
+    windows size an objective's per-sample state)."""
     if exp.method == "comet":
+        if exp.objective:
+            raise InputError(
+                "objective: COMET's four levels keep their published losses; objective.name "
+                "applies to method=sample (the sample-level baseline)"
+            )
         c = exp.comet
         return COMET(input_dims, exp.encoder, c.weights, c.temperature, pairing=c.pairing)
-    return SampleContrast(input_dims, exp.encoder, exp.sample.temperature)
+    return SampleContrast(
+        input_dims,
+        exp.encoder,
+        exp.sample.temperature,
+        contrast=exp.objective,
+        num_samples=num_samples,
+    )
 
 
 class _Samples(Dataset):
@@ -71,13 +86,19 @@ class _Samples(Dataset):
         return self.x.shape[0]
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {"x": self.x[i], "patient": self.patient[i], "trial": self.trial[i]}
+        return {
+            "x": self.x[i],
+            "patient": self.patient[i],
+            "trial": self.trial[i],
+            "index": torch.tensor(i),
+        }
 
 
 def hierarchical_batches(
     data: HierarchicalDataset, batch_size: int, trials_per_patient: int
 ) -> DataLoader:
-    """Batches ``{"x", "patient", "trial"}`` that keep trials and patients together."""
+    """Batches ``{"x", "patient", "trial", "index"}`` that keep trials and patients together
+    (``index``: the windows' positions in ``data``)."""
     sampler = HierarchicalBatchSampler(data.patient, data.trial, batch_size, trials_per_patient)
     return DataLoader(_Samples(data), batch_sampler=sampler)
 
@@ -97,7 +118,7 @@ def build(exp: TimeseriesExperiment) -> tuple[Splits, AveragedEncoderMethod]:
     """The splits and a freshly initialised method (seeded by ``trainer.seed``)."""
     data = splits(exp)
     seed_everything(exp.trainer.seed)
-    return data, build_method(exp, data[0].n_channels)
+    return data, build_method(exp, data[0].n_channels, num_samples=len(data[0]))
 
 
 def pretrain(

@@ -50,7 +50,7 @@ def test_batches_carry_ids_and_keep_trials_together() -> None:
     batches = list(hierarchical_batches(data, exp.batch_size, exp.trials_per_patient))
     assert sum(b["x"].shape[0] for b in batches) == len(data)
     first = batches[0]
-    assert set(first) == {"x", "patient", "trial"} and first["x"].shape[1:] == (32, 4)
+    assert set(first) == {"x", "patient", "trial", "index"} and first["x"].shape[1:] == (32, 4)
     trials = first["trial"].numpy()
     assert all((trials == t).sum() == 3 for t in np.unique(trials))
 
