@@ -23,11 +23,13 @@ from typing import Any, TypeVar
 
 import yaml
 
+from shared.errors import InputError
+
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
-    """A config file or override does not match the config's schema."""
+class ConfigError(InputError):
+    """A config file or override does not match the config's schema, or is not readable YAML."""
 
 
 def load_config(
@@ -36,19 +38,91 @@ def load_config(
     """Build ``cls`` from an optional YAML file, then dotted ``key=value`` overrides."""
     data: dict[str, Any] = {}
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        with path.open() as fh:
-            loaded = yaml.safe_load(fh)
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(
-                f"{path}: the top level must be a mapping, got {type(loaded).__name__}"
-            )
-        data = loaded or {}
+        data = read_yaml_config(path)
     for override in overrides:
         _apply_override(data, override)
     return from_dict(cls, data)
+
+
+def read_yaml_config(path: str | os.PathLike) -> dict[str, Any]:
+    """The top-level mapping of a YAML config file, read with safe-load semantics.
+
+    Every problem is a :class:`ConfigError` naming the file: missing, not UTF-8 text (a binary or
+    Latin-1 file), malformed YAML (with line and column), a duplicate key (with its line), a tag
+    that would build a Python object (``!!python/object/apply``), an empty file, or a top level
+    that is not a mapping.
+
+        >>> read_yaml_config("configs/graph/gcool_cora.yaml")["method"]
+        'gcool'
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    raw = path.read_bytes()
+    if b"\x00" in raw:
+        raise ConfigError(f"{path}: a binary file, not YAML text; pass a .yaml config")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise ConfigError(
+            f"{path} line {line}: not UTF-8 text (byte 0x{raw[err.start]:02x}); "
+            "save the file as UTF-8"
+        ) from None
+    loaded = _parse_yaml(text, str(path))
+    if loaded is None:
+        raise ConfigError(
+            f"{path} is empty (no settings); write at least one section such as 'trainer:', "
+            "or leave out --config for the defaults"
+        )
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping, got {type(loaded).__name__}")
+    return loaded
+
+
+class _DuplicateKeyError(yaml.MarkedYAMLError):
+    """A mapping that names the same key twice."""
+
+
+class _UniqueKeySafeLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that rejects a key given twice in one mapping (PyYAML keeps the last).
+
+    Merge keys (``<<: *base``) may still be overridden: only keys written in the mapping count.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key: the base class reports it
+                break
+            if duplicate:
+                raise _DuplicateKeyError(
+                    problem=f"duplicate key '{key}' (each key may appear once per section)",
+                    problem_mark=key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _parse_yaml(text: str, where: str) -> Any:
+    """``yaml.safe_load(text)`` rejecting duplicate keys; errors name ``where``, line, column."""
+    loader = _UniqueKeySafeLoader(text)
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        place = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        if isinstance(err, yaml.constructor.ConstructorError) and "python/" in str(problem):
+            problem = f"{problem} (Python object tags are not allowed in a config)"
+        raise ConfigError(f"{where}{place}: not valid YAML: {problem}") from None
+    finally:
+        loader.dispose()
 
 
 def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "", base: Any = None) -> T:
@@ -114,7 +188,7 @@ def _apply_override(data: dict[str, Any], override: str) -> None:
     key, sep, raw = override.partition("=")
     if not sep or not key:
         raise ConfigError(f"override '{override}' must look like key.subkey=value")
-    value = yaml.safe_load(raw) if raw.strip() else ""
+    value = _parse_yaml(raw, f"override '{override}'") if raw.strip() else ""
     node = data
     parts = key.split(".")
     for part in parts[:-1]:
