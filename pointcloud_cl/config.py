@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from pointcloud_cl.io import CAMERA_CHANNELS
 from pointcloud_cl.regions import RegionConfig
@@ -125,3 +125,6 @@ class PointcloudExperiment:
         default_factory=lambda: TrainerConfig(epochs=4, lr=1e-3, out_dir="runs/pointcloud/pretrain")
     )
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    # PRC's scene-level point contrast (prc and calico) by name (`contrast objectives`), e.g.
+    # {name: dcl, temperature: 0.07}; empty keeps the paper's PointInfoNCE.
+    objective: dict[str, Any] = field(default_factory=dict)

@@ -47,7 +47,7 @@ from pointcloud_cl.synthetic import make_synthetic_nuscenes
 from pointcloud_cl.views import ViewAugmentation, make_point_views
 from pointcloud_cl.voxelize import voxelize_batch
 from shared.config import save_config
-from shared.errors import CheckpointError
+from shared.errors import CheckpointError, InputError
 from shared.evaluation import mean_std
 from shared.run_report import finish_run
 from shared.training import (
@@ -124,6 +124,7 @@ def _prc(exp: PointcloudExperiment, train: FrameSet) -> tuple[PointRegionContras
         p.scene_points,
         p.temperature,
         p.alpha,
+        scene_contrast=exp.objective,
     )
     augmentation = ViewAugmentation(p.max_rotation, (p.scale_min, p.scale_max), p.flip)
 
@@ -186,6 +187,11 @@ def _rad(
 def build(exp: PointcloudExperiment) -> tuple[FrameSet, Any, BatchStream]:
     """The train frames and the pretraining method ``exp.method`` names (CALICO: its PRC stage)
     with its batches, initialised from ``trainer.seed``."""
+    if exp.method == "slidr" and exp.objective:
+        raise InputError(
+            "objective: SLidR's superpixel distillation keeps its loss; objective.name applies "
+            "to PRC's scene-level point contrast (method=prc or calico)"
+        )
     nusc = open_data(exp)
     cameras = () if exp.method == "prc" else exp.data.cameras
     train = load_frames(nusc, exp, exp.data.train_split, cameras)

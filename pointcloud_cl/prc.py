@@ -37,6 +37,9 @@ we sample the K points uniformly over the scan) and the temperature (tau = 0.07 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -44,6 +47,11 @@ from pointcloud_cl.lidar_backbone import LidarBEVEncoder, sample_bev
 from pointcloud_cl.views import PointViews
 from shared.heads import ProjectionHead
 from shared.losses import info_nce, weighted_info_nce
+from shared.losses.registry import build_objective, check_fits
+
+SCENE_CONTRAST_PROVIDES = frozenset({"two_views"})
+"""What RAPC hands an objective: the same K points' embeddings in the two views (resampled every
+step, so no per-sample indices)."""
 
 
 def _sample(index: Tensor, count: int) -> Tensor:
@@ -73,7 +81,9 @@ def rapc_loss(z0: Tensor, z1: Tensor, temperature: float) -> Tensor:
 class PointRegionContrast(nn.Module):
     """CALICO's PRC on a :class:`LidarBEVEncoder` (see the module docstring for the loss).
 
-    ``region_points`` = N, ``background_points`` = M, ``scene_points`` = K.
+    ``region_points`` = N, ``background_points`` = M, ``scene_points`` = K. ``scene_contrast``:
+    an ``objective:`` section (``shared.losses.registry``) replacing the scene-level PointInfoNCE
+    (RAPC) by another two-view loss; empty keeps the paper's.
     """
 
     def __init__(
@@ -85,10 +95,16 @@ class PointRegionContrast(nn.Module):
         scene_points: int = 1024,
         temperature: float = 0.07,
         alpha: float = 0.5,
+        *,
+        scene_contrast: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        self.scene_contrast: nn.Module | None = None
+        if scene_contrast:
+            check_fits(scene_contrast, SCENE_CONTRAST_PROVIDES, method="prc scene-level term")
+            self.scene_contrast = build_objective(scene_contrast, dim=projection_dim)
         self.encoder = encoder
         self.head = ProjectionHead(encoder.out_channels, encoder.out_channels, projection_dim)
         self.region_points = region_points
@@ -115,7 +131,10 @@ class PointRegionContrast(nn.Module):
         n = len(anchors) + len(background)
         z = [self.point_embeddings(batch, view, index) for view in (0, 1)]
         plrc = plrc_loss(z[0][:n], z[1][:n], batch.region[index[:n]], self.temperature)
-        rapc = rapc_loss(z[0][n:], z[1][n:], self.temperature)
+        if self.scene_contrast is not None:
+            rapc = self.scene_contrast(z[0][n:], z[1][n:])
+        else:
+            rapc = rapc_loss(z[0][n:], z[1][n:], self.temperature)
         loss = self.alpha * plrc + (1 - self.alpha) * rapc
         return {"loss": loss, "plrc": plrc.detach(), "rapc": rapc.detach()}
 
