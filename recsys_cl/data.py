@@ -16,6 +16,7 @@ left out of every split and counted in :attr:`LeaveOneOut.n_short_users`.
 
 from __future__ import annotations
 
+import io
 import itertools
 import logging
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ import torch
 from torch import Tensor
 
 from recsys_cl.augment import SequenceAugmenter
+from shared.errors import InputError
 
 log = logging.getLogger("contrast")
 
@@ -119,34 +121,34 @@ def load_txt(path: str | Path) -> InteractionSequences:
             "(e.g. data.root=../shared/data/recsys)"
             + (f" or download it from {PUBLIC_URLS[path.name]}" if path.name in PUBLIC_URLS else "")
         )
+    text = _read_text(path)
     users: list[str] = []
     sequences: list[np.ndarray] = []
     seen: set[str] = set()
-    with path.open() as fh:
-        for line_no, line in enumerate(fh, start=1):
-            parts = line.split()
-            if not parts:
-                continue
-            user, items = parts[0], parts[1:]
-            if not items:
-                raise ValueError(f"{path}:{line_no}: user {user} has no items")
-            if user in seen:
-                raise ValueError(f"{path}:{line_no}: user {user} appears on more than one line")
-            try:
-                seq = np.array([int(i) for i in items], dtype=np.int64)
-            except ValueError:
-                bad = next(i for i in items if not i.lstrip("-").isdigit())
-                raise ValueError(f"{path}:{line_no}: item id {bad!r} is not an integer") from None
-            if seq.min() < 1:
-                raise ValueError(
-                    f"{path}:{line_no}: item id {int(seq.min())} is not allowed; ids start at 1 "
-                    "because 0 is the padding id"
-                )
-            seen.add(user)
-            users.append(user)
-            sequences.append(seq)
+    lines = text.split("\n")
+    for line_no, line in enumerate(lines, start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        user, items = parts[0], parts[1:]
+        if not items:
+            raise InputError(f"{path} line {line_no}: user {user} has no items")
+        if user in seen:
+            raise InputError(f"{path} line {line_no}: user {user} appears on more than one line")
+        seq = _item_ids(items, path, line_no)
+        seen.add(user)
+        users.append(user)
+        sequences.append(seq)
+    if lines[-1].strip():
+        log.warning(
+            "%s: the last line (%d) does not end with a newline; if the file was cut short, "
+            "user %s's sequence is incomplete",
+            path,
+            len(lines),
+            users[-1],
+        )
     if not sequences:
-        raise ValueError(f"{path} holds no interactions")
+        raise InputError(f"{path} holds no interactions")
     used = np.unique(np.concatenate(sequences))
     if used[-1] == len(used):
         return InteractionSequences(users, sequences, len(used), name=path.stem)
@@ -163,6 +165,51 @@ def load_txt(path: str | Path) -> InteractionSequences:
     return InteractionSequences(users, sequences, len(used), name=path.stem, item_tokens=tokens)
 
 
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+def _read_text(path: Path) -> str:
+    """The UTF-8 text of ``path``; a binary or non-UTF-8 file is an error naming its line."""
+    raw = path.read_bytes()
+    if b"\x00" in raw:
+        line = raw.count(b"\n", 0, raw.index(b"\x00")) + 1
+        raise InputError(
+            f"{path} line {line}: a NUL byte, so this is a binary file, not interaction text"
+        )
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise InputError(
+            f"{path} line {line}: not UTF-8 text (byte 0x{raw[err.start]:02x}); "
+            "convert the file to UTF-8"
+        ) from None
+
+
+def _item_ids(tokens: list[str], path: Path, line_no: int) -> np.ndarray:
+    """Item ids of one line: ASCII decimal integers from 1 to 2**63 - 1."""
+    joined = "".join(tokens)
+    if joined.isascii() and joined.isdigit() and max(map(len, tokens)) <= 18:  # the usual line
+        seq = np.array(list(map(int, tokens)), dtype=np.int64)
+        if seq.min() >= 1:
+            return seq
+    for token in tokens:
+        digits = token[1:] if token.startswith("-") else token
+        if not (digits.isascii() and digits.isdigit()):
+            raise InputError(f"{path} line {line_no}: item id {token!r} is not an integer")
+        if token.startswith("-") or int(token) == 0:
+            raise InputError(
+                f"{path} line {line_no}: item id {int(token)} is not allowed; ids start at 1 "
+                "because 0 is the padding id"
+            )
+        if len(token) > 18 and int(token) > _INT64_MAX:
+            raise InputError(
+                f"{path} line {line_no}: item id {token} has {len(token)} digits; ids must be at "
+                f"most {_INT64_MAX} (a 64-bit integer)"
+            )
+    return np.array([int(t) for t in tokens], dtype=np.int64)
+
+
 def load_inter(path: str | Path) -> InteractionSequences:
     """Read a RecBole atomic ``.inter`` file (tab-separated, header ``name:type`` per column).
 
@@ -175,22 +222,38 @@ def load_inter(path: str | Path) -> InteractionSequences:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
-    frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    text = _read_text(path)
+    if not text.strip():
+        raise InputError(f"{path} is empty; a .inter file starts with a header line")
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep="\t", dtype=str, keep_default_na=False)
+    except pd.errors.ParserError as err:
+        raise InputError(f"{path}: not a tab-separated .inter file ({err})") from None
     columns = {c.split(":")[0]: c for c in frame.columns}
     missing = [c for c in ("user_id", "item_id") if c not in columns]
     if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}; header is {list(frame.columns)}")
+        raise InputError(f"{path}: missing column(s) {missing}; header is {list(frame.columns)}")
     if frame.empty:
-        raise ValueError(f"{path} holds no interactions")
+        raise InputError(f"{path} holds no interactions")
     users = frame[columns["user_id"]]
     items = frame[columns["item_id"]]
     empty = (users == "") | (items == "")
     if empty.any():
-        raise ValueError(f"{path}: empty user or item token on data line {int(empty.idxmax()) + 1}")
+        raise InputError(
+            f"{path} line {int(empty.to_numpy().argmax()) + 2}: empty user or item token "
+            "(a truncated last line?)"
+        )
     item_ids, tokens = pd.factorize(items)
     order = frame.assign(_item=item_ids + 1, _row=np.arange(len(frame)))
     if "timestamp" in columns:
-        order["_time"] = pd.to_numeric(order[columns["timestamp"]], errors="raise")
+        order["_time"] = pd.to_numeric(order[columns["timestamp"]], errors="coerce")
+        bad = order["_time"].isna().to_numpy()
+        if bad.any():
+            row = int(bad.argmax())
+            raise InputError(
+                f"{path} line {row + 2}: timestamp {frame[columns['timestamp']].iloc[row]!r} "
+                "is not a number"
+            )
         order = order.sort_values(["_time", "_row"], kind="stable")
     grouped = order.groupby(users.loc[order.index], sort=False)["_item"]
     user_list, sequences = [], []
@@ -209,7 +272,7 @@ def load_sequences(path: str | Path) -> InteractionSequences:
         return load_inter(path)
     if path.suffix == ".txt":
         return load_txt(path)
-    raise ValueError(f"{path}: unknown format '{path.suffix}'; expected .txt or .inter")
+    raise InputError(f"{path}: unknown format '{path.suffix}'; expected .txt or .inter")
 
 
 @dataclass(frozen=True)
