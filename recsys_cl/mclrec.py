@@ -105,11 +105,14 @@ def next_item_loss(h: Tensor, item_embedding: Tensor, targets: Tensor) -> Tensor
     return F.cross_entropy(h @ item_embedding[1:].T, targets - 1)
 
 
-def augmented_view_loss(h1: Tensor, h2: Tensor, z1: Tensor, z2: Tensor) -> Tensor:
-    """MCLRec's L_cl2 = NT-Xent(h1, z2) + NT-Xent(h2, z1) + NT-Xent(z1, z2), dot product, t = 1."""
+def augmented_view_loss(
+    h1: Tensor, h2: Tensor, z1: Tensor, z2: Tensor, pair: nn.Module | None = None
+) -> Tensor:
+    """MCLRec's L_cl2 = NT-Xent(h1, z2) + NT-Xent(h2, z1) + NT-Xent(z1, z2), dot product, t = 1;
+    ``pair`` (a configured objective) replaces NT-Xent in the three terms."""
 
     def nt_xent(a: Tensor, b: Tensor) -> Tensor:
-        return info_nce(a, b, 1.0, normalize=False)
+        return info_nce(a, b, 1.0, normalize=False) if pair is None else pair(a, b)
 
     return nt_xent(h1, z2) + nt_xent(h2, z1) + nt_xent(z1, z2)
 
@@ -167,10 +170,10 @@ class MCLRec(nn.Module):
         dim = self.encoder.cfg.hidden_size
         self.view_objective: nn.Module | None = None
         if objective:
-            if cfg.cl_weight == 0:
+            if cfg.cl_weight == 0 and cfg.meta_weight == 0:
                 raise InputError(
-                    "objective replaces the view contrast L_cl1 of CL4SRec / MCLRec, whose weight "
-                    "is 0 here: use method=cl4srec, or set mclrec.cl_weight > 0"
+                    "objective replaces the view contrasts of CL4SRec / MCLRec (L_cl1, L_cl2), "
+                    "and this SASRec run has none: use method=cl4srec or method=mclrec"
                 )
             check_fits(objective, VIEW_CONTRAST_PROVIDES, method="cl4srec/mclrec view contrast")
             self.view_objective = build_objective(objective, dim=dim)
@@ -270,7 +273,7 @@ class MCLRec(nn.Module):
     def augmenter_losses(self, h1: Tensor, h2: Tensor) -> dict[str, Tensor]:
         """``cl2`` (L_cl2) and ``reg`` (R with its factor) of the view representations h1, h2."""
         z1, z2 = self.augmenters[0](h1), self.augmenters[1](h2)
-        parts = {"cl2": augmented_view_loss(h1, h2, z1, z2)}
+        parts = {"cl2": augmented_view_loss(h1, h2, z1, z2, self.view_objective)}
         if self.cfg.regulariser_weight > 0:
             t = self.cfg.cl_temperature
             parts["reg"] = self.cfg.regulariser_weight * (

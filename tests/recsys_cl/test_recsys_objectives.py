@@ -61,7 +61,20 @@ def test_a_named_objective_changes_the_view_contrast_and_the_default_stays_publi
 def test_objectives_that_cannot_work_fail_at_config_time():
     with pytest.raises(InputError, match="objectives that fit 'cl4srec/mclrec view contrast'"):
         build(experiment("method=cl4srec", "objective.name=isogclr"))
-    with pytest.raises(InputError, match="whose weight is 0 here"):
+    with pytest.raises(InputError, match="this SASRec run has none"):
         build(experiment("method=sasrec", "objective.name=dcl"))
     with pytest.raises(InputError, match="DCCF's intent / graph contrasts"):
         build(experiment("method=dccf", "objective.name=dcl"))
+
+
+def test_mclrec_with_lambda_zero_takes_the_objective_in_its_augmented_view_contrast():
+    values = {}
+    for name in ("", "dcl"):
+        chosen = [f"objective.name={name}"] if name else []
+        torch.manual_seed(0)
+        model, batch = first_batch(experiment("method=mclrec", "mclrec.cl_weight=0.0", *chosen))
+        torch.manual_seed(1)
+        parts = model.losses(batch)
+        assert "cl1" not in parts
+        values[name] = float(parts["cl2"].detach())
+    assert values["dcl"] != values[""]
