@@ -113,7 +113,8 @@ def rank_full(
             called with at most ``batch_size`` queries at a time, under ``torch.no_grad()``.
         queries: (N, ...) tensor whose rows are the model inputs (user ids, padded sequences).
         targets: (N,) integer target item per query.
-        ks: cut-offs k >= 1.
+        ks: cut-offs ``1 <= k < n_items`` (not counting the padding item); a larger k is an error
+            because every target would count as a hit.
         batch_size: queries per call of ``scores``; memory is O(batch_size x n_items).
         exclude_items: items removed from each query's candidates (e.g. its training history),
             as a length-N sequence of 1-D item-id tensors/lists, an (N, n_items) torch sparse or
@@ -183,6 +184,7 @@ def rank_full(
             if stderr:
                 for name, total in _rank_sums(ranks, ks, power=2).items():
                     squares[name] += total
+    _check_ks_below_items(ks, n_items - (padding_item is not None))
     means = {name: total / n for name, total in sums.items()}
     if not stderr:
         return means
@@ -267,6 +269,15 @@ def _check_ks(ks: Sequence[int]) -> tuple[int, ...]:
     if not ks or min(ks) < 1:
         raise ValueError(f"ks must be a non-empty sequence of cut-offs >= 1, got {ks}")
     return ks
+
+
+def _check_ks_below_items(ks: tuple[int, ...], n_candidates: int) -> None:
+    """A cut-off k >= the number of rankable items makes HR@k = 1 whatever the model does."""
+    if max(ks) >= n_candidates:
+        raise ValueError(
+            f"cut-off k={max(ks)} is not below the {n_candidates} rankable items (padding "
+            f"excluded), so HR@{max(ks)} would be 1 for any model; use ks below {n_candidates}"
+        )
 
 
 def _metric_names(ks: tuple[int, ...]) -> list[str]:
