@@ -23,9 +23,11 @@ import torch
 from graph_cl.contrast import node_contrast
 from graph_cl.data import GraphDataConfig, build_graph
 from graph_cl.grace import GRACE, GraceConfig
+from recsys_cl.batches import SequenceBatches
 from recsys_cl.config import RecsysExperiment, mclrec_config
-from recsys_cl.data import SequenceBatches, leave_one_out, load_sequences
+from recsys_cl.data_io import load_sequences
 from recsys_cl.mclrec import MCLRec
+from recsys_cl.splits import leave_one_out
 from shared.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -32,10 +32,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from recsys_cl.batches import SequenceBatches  # noqa: E402
 from recsys_cl.config import RecsysExperiment, mclrec_config  # noqa: E402
-from recsys_cl.data import SequenceBatches, leave_one_out, load_txt  # noqa: E402
+from recsys_cl.data_io import load_txt  # noqa: E402
 from recsys_cl.evaluation import evaluate_ranking  # noqa: E402
 from recsys_cl.mclrec import MCLRec  # noqa: E402
+from recsys_cl.splits import leave_one_out  # noqa: E402
 from shared.config import load_config  # noqa: E402
 from shared.evaluation import markdown_table  # noqa: E402
 

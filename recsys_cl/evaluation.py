@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from recsys_cl.data import SequenceSamples
 from recsys_cl.dccf import DCCF
 from recsys_cl.interaction_graph import InteractionGraph
 from recsys_cl.mclrec import MCLRec
+from recsys_cl.splits import SequenceSamples
 from shared.evaluation import rank_full
 
 

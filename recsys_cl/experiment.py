@@ -23,20 +23,16 @@ from typing import Any
 
 from torch import nn
 
+from recsys_cl.batches import SequenceBatches
 from recsys_cl.config import RecsysDataConfig, RecsysExperiment, mclrec_config
-from recsys_cl.data import (
-    PUBLIC_URLS,
-    InteractionSequences,
-    SequenceBatches,
-    download,
-    leave_one_out,
-    load_sequences,
-    synthetic_sequences,
-)
+from recsys_cl.data_io import PUBLIC_URLS, download, load_sequences
+from recsys_cl.dataset import InteractionSequences
 from recsys_cl.dccf import DCCF
 from recsys_cl.evaluation import evaluate_dccf, evaluate_ranking
 from recsys_cl.interaction_graph import BPRBatches, leave_one_out_graph
 from recsys_cl.mclrec import MCLRec
+from recsys_cl.splits import leave_one_out
+from recsys_cl.synthetic import synthetic_sequences
 from shared.errors import InputError
 from shared.run_report import finish_run
 from shared.training import Trainer, load_model_weights, seed_everything

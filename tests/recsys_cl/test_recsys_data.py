@@ -7,15 +7,11 @@ import pytest
 import torch
 
 from recsys_cl.augment import SequenceAugmenter
-from recsys_cl.data import (
-    InteractionSequences,
-    SequenceBatches,
-    leave_one_out,
-    load_inter,
-    load_sequences,
-    load_txt,
-    synthetic_sequences,
-)
+from recsys_cl.batches import SequenceBatches
+from recsys_cl.data_io import load_inter, load_sequences, load_txt
+from recsys_cl.dataset import InteractionSequences
+from recsys_cl.splits import leave_one_out
+from recsys_cl.synthetic import synthetic_sequences
 
 
 def _write(tmp_path, name, text):
@@ -197,8 +193,12 @@ def test_real_files_match_the_published_statistics(data_dir, name, users, items,
         pytest.skip(f"{path} not present")
     data = load_txt(path)
     assert data.stats() == pytest.approx(
-        {"users": users, "items": items, "interactions": interactions,
-         "avg_length": interactions / users}
+        {
+            "users": users,
+            "items": items,
+            "interactions": interactions,
+            "avg_length": interactions / users,
+        }
     )
     split = leave_one_out(data, max_length=50)
     assert split.n_short_users == 0

@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from recsys_cl.config import RecsysExperiment
-from recsys_cl.data import leave_one_out, synthetic_sequences
 from recsys_cl.evaluation import evaluate_ranking
 from recsys_cl.experiment import evaluate_checkpoint
 from recsys_cl.mclrec import MCLRec, MCLRecConfig
 from recsys_cl.sasrec import SASRecConfig
+from recsys_cl.splits import leave_one_out
+from recsys_cl.synthetic import synthetic_sequences
 from shared.cli import main
 from shared.config import load_config
 from tests.run_folder import assert_run_folder
@@ -98,8 +99,13 @@ def test_train_is_an_alias_of_pretrain_and_sasrec_is_selected_by_name(tmp_path):
 def test_cli_train_dccf_on_synthetic_data(tmp_path):
     out = tmp_path / "dccf"
     overrides = [
-        "method=dccf", "data.synthetic_users=100", "data.synthetic_items=60", "dccf.n_intents=8",
-        "batch_size=64", "dccf.batches_per_epoch=2", "trainer.epochs=2",
+        "method=dccf",
+        "data.synthetic_users=100",
+        "data.synthetic_items=60",
+        "dccf.n_intents=8",
+        "batch_size=64",
+        "dccf.batches_per_epoch=2",
+        "trainer.epochs=2",
         f"trainer.out_dir={out}",
     ]
     assert main(["-q", "recsys", "pretrain", *overrides]) == 0
@@ -127,10 +133,15 @@ def test_sasrec_learns_the_synthetic_chain(tmp_path):
 def test_every_shipped_config_loads():
     from pathlib import Path
 
-
     paths = sorted((Path(__file__).parents[2] / "configs" / "recsys").glob("*.yaml"))
-    assert {p.stem for p in paths} >= {"sasrec_beauty", "cl4srec_beauty", "mclrec_beauty",
-                                       "mclrec_j_beauty", "mclrec_sports", "dccf_beauty"}
+    assert {p.stem for p in paths} >= {
+        "sasrec_beauty",
+        "cl4srec_beauty",
+        "mclrec_beauty",
+        "mclrec_j_beauty",
+        "mclrec_sports",
+        "dccf_beauty",
+    }
     for path in paths:
         cfg = load_config(RecsysExperiment, path)
         assert cfg.trainer.monitor and cfg.trainer.out_dir.endswith(path.stem)
