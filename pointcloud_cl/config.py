@@ -37,9 +37,16 @@ class DataConfig:
     )
     voxel_size: tuple[float, float, float] = (0.1, 0.1, 0.2)
     batch_size: int = 2
+    # LiDAR sweeps per key frame (CenterPoint: 10): > 1 adds the earlier sweeps, ego-motion
+    # compensated, with a time-lag channel, which the velocity head needs; 1 = key frame only.
+    sweeps: int = 1
 
     def grid(self) -> VoxelGrid:
-        return VoxelGrid(tuple(self.point_range), tuple(self.voxel_size))
+        return VoxelGrid(
+            tuple(self.point_range),
+            tuple(self.voxel_size),
+            point_features=5 if self.sweeps > 1 else 4,
+        )
 
 
 @dataclass

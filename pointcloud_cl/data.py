@@ -19,6 +19,8 @@ from pointcloud_cl.io import LidarFrame
 from pointcloud_cl.nuscenes_data import load_frame, split_sample_tokens
 from pointcloud_cl.regions import RegionConfig, segment_regions
 from pointcloud_cl.slidr import SuperpixelConfig, superpixels
+from pointcloud_cl.sweeps import load_multisweep
+from pointcloud_cl.velocity import box_velocities
 from pointcloud_cl.voxelize import VoxelGrid, crop_to_range
 
 B = TypeVar("B")
@@ -44,16 +46,21 @@ class FrameSet:
         grid: VoxelGrid,
         cameras: Sequence[str],
         region_cfg: RegionConfig,
+        sweeps: int = 1,
     ) -> FrameSet:
+        """The key frames of ``split`` cropped to ``grid``, with their boxes' velocities; with
+        ``sweeps > 1`` their points are the key frame plus earlier sweeps with a time lag."""
         frames = []
         for token in split_sample_tokens(nusc, split):
             frame = load_frame(nusc, token, tuple(cameras))
-            points = crop_to_range(frame.points, grid)
+            raw = load_multisweep(nusc, token, sweeps) if sweeps > 1 else frame.points
+            points = crop_to_range(raw, grid)
             if len(points) == 0:
                 raise ValueError(
                     f"sample {token}: empty voxel grid, no point inside {grid.point_range}"
                 )
-            frames.append(replace(frame, points=points))
+            velocities = box_velocities(nusc, token) if len(frame.boxes) else None
+            frames.append(replace(frame, points=points, velocities=velocities))
         return cls(frames, grid, region_cfg)
 
     def __len__(self) -> int:

@@ -85,7 +85,9 @@ def load_frames(
     nusc: NuScenes, exp: PointcloudExperiment, split: str, cameras: tuple[str, ...]
 ) -> FrameSet:
     """The key frames of ``split`` (points, cameras, boxes), their statistics logged."""
-    frames = FrameSet.load(nusc, split, exp.data.grid(), cameras, exp.regions)
+    frames = FrameSet.load(
+        nusc, split, exp.data.grid(), cameras, exp.regions, sweeps=exp.data.sweeps
+    )
     points = sum(len(f.points) for f in frames.frames)
     objects = sum(len(f.boxes) for f in frames.frames)
     log.info(
@@ -100,7 +102,10 @@ def load_frames(
 
 
 def lidar_encoder(exp: PointcloudExperiment) -> LidarBEVEncoder:
-    return LidarBEVEncoder(exp.data.grid(), exp.model.base_channels, exp.model.neck_channels)
+    grid = exp.data.grid()
+    return LidarBEVEncoder(
+        grid, exp.model.base_channels, exp.model.neck_channels, in_channels=grid.point_features
+    )
 
 
 def camera_encoder(exp: PointcloudExperiment) -> CameraBEVEncoder:

@@ -57,7 +57,9 @@ def make_labelled_batch(
         segmentation=torch.from_numpy(
             np.stack([segmentation_target(f.boxes, f.labels, layout) for f in frames])
         ),
-        detection=[detection_target(f.boxes, f.labels, layout) for f in frames],
+        detection=[
+            detection_target(f.boxes, f.labels, layout, velocities=f.velocities) for f in frames
+        ],
     )
 
 

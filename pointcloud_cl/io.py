@@ -77,6 +77,7 @@ class LidarFrame:
     cameras: list[CameraView] = field(default_factory=list)
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 7), np.float32))
     labels: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
+    velocities: np.ndarray | None = None  # (M, 2) vx, vy of the boxes in m/s, when known
 
 
 def read_pcd_bin(path: str | Path, num_features: int = NUSCENES_POINT_FEATURES) -> np.ndarray:

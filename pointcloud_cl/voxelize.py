@@ -27,8 +27,14 @@ class VoxelGrid:
 
     point_range: tuple[float, float, float, float, float, float] = NUSCENES_RANGE
     voxel_size: tuple[float, float, float] = NUSCENES_VOXEL
+    point_features: int = 4  # x, y, z, intensity; 5 adds the time lag of multi-sweep input
 
     def __post_init__(self) -> None:
+        if self.point_features not in (4, 5):
+            raise ValueError(
+                f"point_features must be 4 (x, y, z, intensity) or 5 (+ time lag), got "
+                f"{self.point_features}"
+            )
         if len(self.point_range) != 6 or len(self.voxel_size) != 3:
             raise ValueError("point_range needs 6 values (x0, y0, z0, x1, y1, z1), voxel_size 3")
         if any(v <= 0 for v in self.voxel_size):
@@ -79,7 +85,10 @@ class Voxels:
 
 
 def voxelize(
-    points: np.ndarray | Tensor, grid: VoxelGrid, batch_index: int = 0, n_features: int = 4
+    points: np.ndarray | Tensor,
+    grid: VoxelGrid,
+    batch_index: int = 0,
+    n_features: int | None = None,
 ) -> Voxels:
     """Mean-voxelise one scan. ``points`` is (N, >= ``n_features``): x, y, z, intensity (and the
     time lag with ``n_features=5``); further columns are ignored.
@@ -88,6 +97,7 @@ def voxelize(
     or when there are no points at all (an empty voxel grid cannot feed a sparse backbone).
     """
     pts = torch.as_tensor(points, dtype=torch.float32)
+    n_features = grid.point_features if n_features is None else n_features
     if n_features not in (4, 5):
         raise ValueError(
             f"n_features must be 4 (x, y, z, intensity) or 5 (+ time lag), got {n_features}"
@@ -123,7 +133,7 @@ def voxelize(
 
 
 def voxelize_batch(
-    scans: Sequence[np.ndarray | Tensor], grid: VoxelGrid, n_features: int = 4
+    scans: Sequence[np.ndarray | Tensor], grid: VoxelGrid, n_features: int | None = None
 ) -> Voxels:
     """Voxelise several scans into one batch; ``point_to_voxel`` indexes their concatenation."""
     if len(scans) == 0:
