@@ -29,6 +29,8 @@ test-all: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy shared graph_cl recsys_cl timeseries_cl pointcloud_cl
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_infonce.py
