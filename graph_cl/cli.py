@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from shared.domain import (
     DemoRow,
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from graph_cl.config import GraphExperiment
 
 # The commands import the domain when they run, so `contrast graph --help` starts fast.
+
+DEMO_METHODS: tuple[Literal["grace", "gcool"], ...] = ("grace", "gcool")
 
 
 def domain() -> Domain:
@@ -69,7 +71,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo_experiment(method: str, out_dir: Path) -> GraphExperiment:
+def demo_experiment(method: Literal["grace", "gcool"], out_dir: Path) -> GraphExperiment:
     """The demo setting: a 1,000-node, 5-block SBM whose features alone barely separate the
     blocks, 100 epochs, 5 random splits."""
     from graph_cl.config import GraphExperiment
@@ -110,7 +112,7 @@ def demo(out_dir: Path) -> list[DemoRow]:
     chance = f"chance {1 / data_cfg.sbm_blocks:.2f}"
     beat_raw = f"> raw features {raw:.2f} (chance 0)"
     rows = []
-    for method in ("grace", "gcool"):
+    for method in DEMO_METHODS:
         start = time.perf_counter()
         _, metrics = run(demo_experiment(method, out_dir))
         note = f"SBM 1000 nodes, 100 epochs, {time.perf_counter() - start:.0f} s"

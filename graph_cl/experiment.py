@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TypeAlias
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch_geometric.data import Data
 
 from graph_cl.config import GraphExperiment
@@ -33,8 +34,10 @@ from shared.training import Trainer, load_model_weights, seed_everything
 
 log = logging.getLogger("contrast")
 
+GraphMethod: TypeAlias = GCooL | GRACE | SCGC
 
-def build(exp: GraphExperiment) -> tuple[Data, nn.Module]:
+
+def build(exp: GraphExperiment) -> tuple[Data, GraphMethod]:
     """The graph ``exp.data`` describes and the method ``exp.method`` names, sized for it."""
     data = build_graph(exp.data)
     log.info("graph %s: %s", exp.data.name, describe_graph(data))
@@ -54,13 +57,14 @@ def describe_graph(data: Data) -> str:
     if getattr(data, "y", None) is not None:
         parts.append(f"{int(data.y.max()) + 1} classes")
     masks = [getattr(data, f"{s}_mask", None) for s in ("train", "val", "test")]
-    if all(isinstance(m, Tensor) for m in masks):
-        sizes = [int(m.sum()) if m.dim() == 1 else int(m[:, 0].sum()) for m in masks]
+    tensors = [m for m in masks if isinstance(m, Tensor)]
+    if len(tensors) == len(masks):
+        sizes = [int(m.sum()) if m.dim() == 1 else int(m[:, 0].sum()) for m in tensors]
         parts.append("public split train/val/test {}/{}/{}".format(*sizes))
     return ", ".join(parts)
 
 
-def build_method(exp: GraphExperiment, data: Data) -> nn.Module:
+def build_method(exp: GraphExperiment, data: Data) -> GraphMethod:
     """The method ``exp.method`` names, sized for ``data``."""
     layers = len(edge_layers(data))
     chosen = {"objective": exp.objective, "num_nodes": data.num_nodes}
@@ -78,7 +82,7 @@ def build_method(exp: GraphExperiment, data: Data) -> nn.Module:
     return SCGC(data.num_features, exp.scgc)
 
 
-def embed(method: nn.Module, data: Data) -> tuple[Tensor, Tensor | None]:
+def embed(method: GraphMethod, data: Data) -> tuple[Tensor, Tensor | None]:
     """Frozen node embeddings and, when the method learns them, its communities."""
     device = next(method.parameters()).device
     data = data.to(device)
@@ -90,7 +94,7 @@ def embed(method: nn.Module, data: Data) -> tuple[Tensor, Tensor | None]:
     return embeddings, communities
 
 
-def run(exp: GraphExperiment) -> tuple[nn.Module, dict[str, float]]:
+def run(exp: GraphExperiment) -> tuple[GraphMethod, dict[str, float]]:
     """Train ``exp``, evaluate it and write its run folder; returns the method and metrics."""
     data, method = build(exp)
     result = Trainer(exp.trainer, method, experiment=exp).fit([data])

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch_geometric.nn import GCNConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import add_remaining_self_loops, degree, subgraph
 
@@ -118,9 +119,7 @@ class NodeCompactness(nn.Module):
         self, encoder: GCNEncoder, x: Tensor, edge_index: Tensor
     ) -> tuple[Tensor, Tensor]:
         """X W1 and H W2 on the clean graph, shared by both views' bounds."""
-        if len(encoder.convs) != 2:
-            raise ValueError("POT's bound propagation supports 2-layer GCN encoders only")
-        conv1, conv2 = encoder.convs
+        conv1, conv2 = _two_gcn_layers(encoder)
         xw = conv1.lin(x)
         clean = _normalized_adjacency(edge_index, x.shape[0])
         hidden = encoder.act(torch.sparse.mm(clean, xw) + conv1.bias)
@@ -138,7 +137,7 @@ class NodeCompactness(nn.Module):
         rate: float,
     ) -> Tensor:
         n = x.shape[0]
-        conv1, conv2 = encoder.convs
+        conv1, conv2 = _two_gcn_layers(encoder)
         slope = _negative_slope(encoder.act)
         edges, lo, up = self.adjacency_bounds(edge_index, n, rate)
         mid = _sparse(edges, (up + lo) / 2, n)
@@ -193,6 +192,14 @@ class NodeCompactness(nn.Module):
             )
         ]
         return (losses[0] + losses[1]) / 2
+
+
+def _two_gcn_layers(encoder: GCNEncoder) -> tuple[GCNConv, GCNConv]:
+    """The encoder's two GCN layers; the bound propagation is written for exactly two."""
+    if len(encoder.convs) != 2:
+        raise ValueError("POT's bound propagation supports 2-layer GCN encoders only")
+    conv1, conv2 = encoder.convs
+    return conv1, conv2
 
 
 def _negative_slope(act: nn.Module) -> float:

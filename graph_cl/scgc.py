@@ -126,6 +126,8 @@ def target_distribution(q: Tensor) -> Tensor:
 class SCGC(nn.Module):
     """SCGC (``decoder=True, influence=False``) and SCGC* (``decoder=False, influence=True``)."""
 
+    initialised: Tensor  # bool buffer registered in __init__
+
     def __init__(self, in_dim: int, cfg: SCGCConfig) -> None:
         super().__init__()
         self.cfg = cfg
@@ -197,7 +199,7 @@ class SCGC(nn.Module):
         contrast = influence_contrast(z, pos, self.cfg.temperature)
         loss = self.cfg.alpha * contrast + self.cfg.beta * kl
         out = {"contrast": contrast, "kl": kl}
-        if self.cfg.decoder:
+        if self.decoder is not None and self.cfg.decoder:
             recon = F.mse_loss(self.decoder(z), x)
             loss = loss + recon
             out["reconstruction"] = recon

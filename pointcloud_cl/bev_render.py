@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
@@ -86,7 +87,7 @@ def render_bev(
     ax.set_ylabel("y (m)")
     ax.set_title(f"frame {frame.token[:12]}: {len(frame.boxes)} objects, {int(keep.sum())} found")
     present = sorted(set(np.unique(segmentation).tolist()) - {0})
-    handles = [
+    handles: list[Artist] = [
         Line2D([], [], color="limegreen", label="ground truth"),
         Line2D([], [], color="red", linestyle="--", label=f"predicted (>= {score_threshold})"),
     ]

@@ -269,8 +269,10 @@ def make_camera_batch(
             intrinsics.append(intrinsic)
             extrinsics.append(cam.lidar_to_camera)
     b, n = len(frames), len(channels)
+    stacked = normalize_images(torch.from_numpy(np.stack(images)))
+    assert size is not None  # np.stack needs at least one image, and the first one sets size
     return CameraBatch(
-        images=normalize_images(torch.from_numpy(np.stack(images))).view(b, n, 3, *size),
+        images=stacked.view(b, n, 3, *size),
         intrinsics=torch.from_numpy(np.stack(intrinsics)).float().view(b, n, 3, 3),
         lidar_to_camera=torch.from_numpy(np.stack(extrinsics)).float().view(b, n, 4, 4),
     )

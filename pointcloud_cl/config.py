@@ -43,8 +43,8 @@ class DataConfig:
 
     def grid(self) -> VoxelGrid:
         return VoxelGrid(
-            tuple(self.point_range),
-            tuple(self.voxel_size),
+            (*self.point_range,),
+            (*self.voxel_size,),
             point_features=5 if self.sweeps > 1 else 4,
         )
 

@@ -42,9 +42,9 @@ from pointcloud_cl.lidar_backbone import LidarBEVEncoder
 from pointcloud_cl.nuscenes_data import open_nuscenes
 from pointcloud_cl.prc import PointRegionContrast
 from pointcloud_cl.rad import RegionAwareDistillation, RegionBEVBatch, region_cells
-from pointcloud_cl.slidr import SLidR, SuperpixelConfig, make_superpixel_pairs
+from pointcloud_cl.slidr import SLidR, SuperpixelConfig, SuperpixelPairs, make_superpixel_pairs
 from pointcloud_cl.synthetic import make_synthetic_nuscenes
-from pointcloud_cl.views import ViewAugmentation, make_point_views
+from pointcloud_cl.views import PointViews, ViewAugmentation, make_point_views
 from pointcloud_cl.voxelize import voxelize_batch
 from shared.config import save_config
 from shared.errors import CheckpointError, InputError
@@ -112,10 +112,10 @@ def camera_encoder(exp: PointcloudExperiment) -> CameraBEVEncoder:
     m = exp.model
     return CameraBEVEncoder(
         exp.data.grid(),
-        tuple(m.image_size),
+        (*m.image_size,),
         m.image_width,
         m.camera_bev_channels,
-        tuple(m.depth_bins),
+        (*m.depth_bins,),
     )
 
 
@@ -133,7 +133,7 @@ def _prc(exp: PointcloudExperiment, train: FrameSet) -> tuple[PointRegionContras
     )
     augmentation = ViewAugmentation(p.max_rotation, (p.scale_min, p.scale_max), p.flip)
 
-    def batch(index: list[int], rng: np.random.Generator):
+    def batch(index: list[int], rng: np.random.Generator) -> PointViews:
         return make_point_views(
             [train.frames[i].points for i in index],
             [train.regions(i) for i in index],
@@ -158,7 +158,7 @@ def _slidr(exp: PointcloudExperiment, train: FrameSet) -> tuple[SLidR, BatchStre
     method = SLidR(lidar_encoder(exp), teacher, s.projection_dim, s.temperature)
     sp_cfg = SuperpixelConfig(s.n_segments, s.compactness, s.sigma)
 
-    def batch(index: list[int], rng: np.random.Generator):
+    def batch(index: list[int], rng: np.random.Generator) -> SuperpixelPairs:
         frames = [train.frames[i] for i in index]
         return make_superpixel_pairs(
             frames, [train.superpixels(i, sp_cfg) for i in index], train.grid, s.min_depth
@@ -175,13 +175,13 @@ def _rad(
         camera_encoder(exp), teacher, r.projection_dim, r.cells_per_region, r.temperature
     )
 
-    def batch(index: list[int], rng: np.random.Generator):
+    def batch(index: list[int], rng: np.random.Generator) -> RegionBEVBatch:
         frames = [train.frames[i] for i in index]
         scans = [f.points for f in frames]
         cells, owner = region_cells(scans, [train.regions(i) for i in index], train.grid)
         return RegionBEVBatch(
             voxelize_batch(scans, train.grid),
-            make_camera_batch(frames, exp.data.cameras, tuple(exp.model.image_size)),
+            make_camera_batch(frames, exp.data.cameras, (*exp.model.image_size,)),
             cells,
             owner,
         )
@@ -296,16 +296,16 @@ def evaluate(
     for start in range(0, len(val), exp.data.batch_size):
         frames = val.frames[start : start + exp.data.batch_size]
         batch = make_labelled_batch(
-            frames, model.layout, val.grid, cameras, tuple(exp.model.image_size)
+            frames, model.layout, val.grid, cameras, (*exp.model.image_size,)
         )
         segmentation, detections = model.predict(batch)
         preds += list(segmentation)
         targets += list(batch.segmentation.numpy())
         for frame, (boxes, scores, labels) in zip(frames, detections, strict=True):
             results[frame.token] = lidar_boxes_to_results(nusc, frame.token, boxes, scores, labels)
-    scores = {"mIoU": bev_iou(preds, targets, N_CLASSES + 1)["mIoU"]}
-    scores.update(detection_scores(nusc, results, exp.data.val_split, out_dir))
-    return scores
+    metrics = {"mIoU": bev_iou(preds, targets, N_CLASSES + 1)["mIoU"]}
+    metrics.update(detection_scores(nusc, results, exp.data.val_split, out_dir))
+    return metrics
 
 
 def _labelled_batch(
@@ -359,7 +359,7 @@ def finetune(exp: PointcloudExperiment) -> dict[str, dict[str, tuple[float, floa
                         labelled,
                         model.layout,
                         exp.data.cameras if f.use_camera else None,
-                        tuple(exp.model.image_size),
+                        (*exp.model.image_size,),
                     ),
                 )
                 run_name = f"labels{fraction:g}_seed{seed}"
@@ -438,9 +438,7 @@ def render_validation_frames(
     frames = val.frames[:count]
     if not frames:
         return []
-    batch = make_labelled_batch(
-        frames, model.layout, val.grid, cameras, tuple(exp.model.image_size)
-    )
+    batch = make_labelled_batch(frames, model.layout, val.grid, cameras, (*exp.model.image_size,))
     device = next(model.parameters()).device
     segmentation, detections = model.predict(batch.to(device))
     return [

@@ -71,6 +71,8 @@ class BEVPerceptionModel(nn.Module):
     CenterPoint loss.
     """
 
+    class_weights: Tensor  # buffer registered in __init__
+
     def __init__(
         self,
         lidar: LidarBEVEncoder,
@@ -96,7 +98,7 @@ class BEVPerceptionModel(nn.Module):
 
     def bev(self, voxels: Voxels, cameras: CameraBatch | None) -> Tensor:
         lidar_bev = self.lidar(voxels)
-        if self.camera is None:
+        if self.camera is None or self.fuser is None:  # the fuser exists iff the camera does
             return lidar_bev
         if cameras is None:
             raise ValueError("this model fuses cameras: the batch has no camera images")
@@ -107,7 +109,8 @@ class BEVPerceptionModel(nn.Module):
         seg_loss = F.cross_entropy(
             self.segmentation_head(bev), batch.segmentation, weight=self.class_weights
         )
-        det_loss = self.center_head.loss(*self.center_head(bev), batch.detection)
+        heatmap, regression = self.center_head(bev)
+        det_loss = self.center_head.loss(heatmap, regression, batch.detection)
         return {
             "loss": seg_loss + det_loss,
             "seg_loss": seg_loss.detach(),
@@ -124,4 +127,5 @@ class BEVPerceptionModel(nn.Module):
     ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
         bev = self.bev(batch.voxels, batch.cameras)
         segmentation = self.segmentation_head(bev).argmax(1).cpu().numpy()
-        return segmentation, self.center_head.decode(*self.center_head(bev), self.layout)
+        heatmap, regression = self.center_head(bev)
+        return segmentation, self.center_head.decode(heatmap, regression, self.layout)

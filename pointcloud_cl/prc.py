@@ -45,6 +45,7 @@ from torch import Tensor, nn
 
 from pointcloud_cl.lidar_backbone import LidarBEVEncoder, sample_bev
 from pointcloud_cl.views import PointViews
+from pointcloud_cl.voxelize import Voxels
 from shared.heads import ProjectionHead
 from shared.losses import info_nce, weighted_info_nce
 from shared.losses.registry import build_objective, check_fits
@@ -67,9 +68,9 @@ def plrc_loss(z0: Tensor, z1: Tensor, region: Tensor, temperature: float) -> Ten
     if len(anchors) == 0:
         raise ValueError("point-level region contrast needs points inside regions")
     pos = (region[anchors, None] == region[None, :]).float()
-    return 0.5 * sum(
-        weighted_info_nce(a[anchors], b, pos, temperature=temperature)
-        for a, b in ((z0, z1), (z1, z0))
+    return 0.5 * (
+        weighted_info_nce(z0[anchors], z1, pos, temperature=temperature)
+        + weighted_info_nce(z1[anchors], z0, pos, temperature=temperature)
     )
 
 
@@ -139,6 +140,6 @@ class PointRegionContrast(nn.Module):
         return {"loss": loss, "plrc": plrc.detach(), "rapc": rapc.detach()}
 
     @torch.no_grad()
-    def embed(self, voxels) -> Tensor:
+    def embed(self, voxels: Voxels) -> Tensor:
         """The LiDAR BEV feature map (B, C, H, W) used downstream."""
         return self.encoder(voxels)

@@ -11,6 +11,7 @@ we hand them stream 0. With CUDA available the original function is kept untouch
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -32,7 +33,7 @@ def install_cpu_stream_patch() -> bool:
     import importlib
 
     for name in _PATCHED_MODULES:
-        module = importlib.import_module(name)
+        module: Any = importlib.import_module(name)  # spconv ships no type hints
         current: Callable[[], int] = module.get_current_stream
         if current is not _cpu_stream:
             module.get_current_stream = _cpu_stream

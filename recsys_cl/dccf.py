@@ -73,6 +73,10 @@ class DCCFViews:
 class DCCF(nn.Module):
     """DCCF over a fixed training graph (module docstring). Batches: ``{"users","pos","neg"}``."""
 
+    heads: Tensor  # buffers registered in __init__
+    tails: Tensor
+    norm: Tensor
+
     def __init__(self, graph: InteractionGraph, cfg: DCCFConfig | None = None) -> None:
         super().__init__()
         self.cfg = cfg = cfg or DCCFConfig()

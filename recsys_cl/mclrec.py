@@ -194,7 +194,7 @@ class MCLRec(nn.Module):
 
     def configure_optimizers(self, cfg: TrainerConfig) -> list[torch.optim.Optimizer]:
         """Meta update: [encoder optimiser, augmenter optimiser]; otherwise one for everything."""
-        if self.alternating:
+        if self.augmenters is not None and self.alternating:
             return [
                 make_optimizer(cfg, self.encoder.parameters()),
                 make_optimizer(cfg, self.augmenters.parameters()),
@@ -219,13 +219,16 @@ class MCLRec(nn.Module):
             optimize(loss, 0)
             return {"loss": loss.detach(), **{k: v.detach() for k, v in parts.items()}}
 
-        with _frozen(self.augmenters):
+        augmenters = self.augmenters
+        assert augmenters is not None  # alternating implies augmenters
+        with _frozen(augmenters):
             first = self.total_loss(self.losses(batch))
             optimize(first, 0)
         h, h1, h2 = self.encode(batch)
+        assert h1 is not None and h2 is not None  # augmenters imply views
         augmenter_loss = self.augmenter_objective(h1.detach(), h2.detach())
         optimize(augmenter_loss, 1)
-        with _frozen(self.augmenters):
+        with _frozen(augmenters):
             parts = self.losses(batch, (h, h1, h2))
             loss = self.total_loss(parts)
             optimize(loss, 0)
@@ -260,6 +263,9 @@ class MCLRec(nn.Module):
         except ``reg`` which includes its factor). ``encoded`` reuses an :meth:`encode` result."""
         h, h1, h2 = encoded if encoded is not None else self.encode(batch)
         parts = {"rec": next_item_loss(h, self.encoder.item_embedding.weight, batch["targets"])}
+        if not self.needs_views:
+            return parts
+        assert h1 is not None and h2 is not None  # encode() returns views when they are needed
         if self.cfg.cl_weight > 0:
             if self.view_objective is not None:
                 parts["cl1"] = self.view_objective(h1, h2)
@@ -272,6 +278,7 @@ class MCLRec(nn.Module):
 
     def augmenter_losses(self, h1: Tensor, h2: Tensor) -> dict[str, Tensor]:
         """``cl2`` (L_cl2) and ``reg`` (R with its factor) of the view representations h1, h2."""
+        assert self.augmenters is not None, "augmenter_losses needs meta_weight > 0"
         z1, z2 = self.augmenters[0](h1), self.augmenters[1](h2)
         parts = {"cl2": augmented_view_loss(h1, h2, z1, z2, self.view_objective)}
         if self.cfg.regulariser_weight > 0:

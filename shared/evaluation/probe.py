@@ -81,7 +81,7 @@ def linear_probe(
     xtr_s, xte_s = scaler.transform(xtr), scaler.transform(xte)
     ytr_idx = np.searchsorted(classes, ytr)
 
-    if val_x is not None:
+    if val_x is not None and val_y is not None:
         xva = features(val_x, "val_x")
         yva = labels(val_y, "val_y", xva.shape[0])
         _check_same_dim("train_x", xtr, "val_x", xva)

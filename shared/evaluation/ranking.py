@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import TypeAlias
 
 import numpy as np
 import scipy.sparse
 import torch
 from torch import Tensor
 
-Exclusions = Sequence[Tensor | Sequence[int]] | Tensor | scipy.sparse.spmatrix
+Exclusions: TypeAlias = Sequence[Tensor | Sequence[int]] | Tensor | scipy.sparse.spmatrix
 
 
 def ranks_from_scores(scores: Tensor, targets: Tensor, exclude: Tensor | None = None) -> Tensor:
@@ -184,6 +185,7 @@ def rank_full(
             if stderr:
                 for name, total in _rank_sums(ranks, ks, power=2).items():
                     squares[name] += total
+    assert n_items is not None  # n >= 1, so the first batch set it
     _check_ks_below_items(ks, n_items - (padding_item is not None))
     means = {name: total / n for name, total in sums.items()}
     if not stderr:
@@ -219,11 +221,11 @@ class _ExclusionRows:
             )
             self._from_csr(csr)
         elif scipy.sparse.issparse(exclude):
-            if exclude.shape[0] != n_queries:
-                raise ValueError(
-                    f"exclude_items matrix must have {n_queries} rows, got shape {exclude.shape}"
-                )
             csr = scipy.sparse.csr_matrix(exclude)
+            if csr.shape[0] != n_queries:
+                raise ValueError(
+                    f"exclude_items matrix must have {n_queries} rows, got shape {csr.shape}"
+                )
             csr.eliminate_zeros()
             self._from_csr(csr)
         else:

@@ -35,7 +35,8 @@ def move_to_device(batch: Any, device: torch.device) -> Any:
     ):
         return batch.to(device, non_blocking=True)
     if isinstance(batch, Mapping):
-        return type(batch)({k: move_to_device(v, device) for k, v in batch.items()})
+        mapping_type: Any = type(batch)  # a concrete mapping class, built from a dict
+        return mapping_type({k: move_to_device(v, device) for k, v in batch.items()})
     if isinstance(batch, tuple) and hasattr(batch, "_fields"):
         return type(batch)(*(move_to_device(v, device) for v in batch))
     if isinstance(batch, list | tuple):

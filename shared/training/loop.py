@@ -49,6 +49,15 @@ log = logging.getLogger("contrast")
 _NAN_ADVICE = "lower the learning rate, enable trainer.grad_clip, or check the inputs for NaN"
 
 
+def _training_step(method: nn.Module) -> Callable[..., object]:
+    """``method.training_step``, checked to be callable (``nn.Module`` types unknown attributes as
+    ``Tensor | Module``; what the step returns is checked by the trainer)."""
+    step = getattr(method, "training_step", None)
+    if not callable(step):
+        raise TypeError(f"{type(method).__name__} has no training_step(batch) method")
+    return step
+
+
 class _StepModule(nn.Module):
     """Routes ``forward`` to ``training_step`` so DDP sees (and synchronises) every step."""
 
@@ -56,8 +65,8 @@ class _StepModule(nn.Module):
         super().__init__()
         self.method = method
 
-    def forward(self, batch: Any) -> dict[str, Tensor]:
-        return self.method.training_step(batch)
+    def forward(self, batch: Any) -> object:
+        return _training_step(self.method)(batch)
 
 
 class Trainer:
@@ -78,8 +87,7 @@ class Trainer:
             raise ValueError(
                 "trainer.patience needs trainer.monitor (the validation metric to watch)"
             )
-        if not callable(getattr(method, "training_step", None)):
-            raise TypeError(f"{type(method).__name__} has no training_step(batch) method")
+        _training_step(method)
         self.cfg = cfg
         self.experiment = experiment
         self.out_dir = Path(cfg.out_dir)
@@ -228,10 +236,10 @@ class Trainer:
         if callable(hook):
             hook(index)
 
-    def _run_step(self, batch: Any) -> dict[str, Tensor]:
+    def _run_step(self, batch: Any) -> Mapping[str, Tensor]:
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.cfg.amp):
             if self.manual:
-                losses = self.method.training_step(batch, self._optimize)
+                losses = _training_step(self.method)(batch, self._optimize)
             else:
                 losses = self.step_module(batch)
         if not isinstance(losses, Mapping) or "loss" not in losses:
@@ -336,7 +344,7 @@ class Trainer:
     def _train_epoch(self, train_batches: Iterable[Any]) -> dict[str, float]:
         self.method.train()
         sampler = getattr(train_batches, "sampler", None)
-        if hasattr(sampler, "set_epoch"):
+        if sampler is not None and hasattr(sampler, "set_epoch"):
             sampler.set_epoch(self.epoch)
         totals: dict[str, Tensor] = {}
         n_batches = n_samples = 0

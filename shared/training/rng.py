@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -21,7 +21,11 @@ def seed_everything(seed: int) -> None:
 def rng_state() -> dict[str, Any]:
     """Python, numpy, torch (and CUDA) generator states, as tensors and plain values only, so a
     checkpoint holding them loads with ``torch.load(weights_only=True)``."""
-    np_state = np.random.get_state()  # noqa: NPY002
+    # The legacy (default) form is a tuple; numpy's stub also allows the dict form.
+    np_state = cast(
+        tuple[str, np.ndarray, int, int, float],
+        np.random.get_state(),  # noqa: NPY002
+    )
     state: dict[str, Any] = {
         "python": random.getstate(),
         "numpy": {
