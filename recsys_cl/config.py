@@ -32,7 +32,7 @@ class RecsysDataConfig:
 
     name: str = "synthetic"
     root: str = "../shared/data/recsys"
-    download: bool = False  # fetch a missing file from its public URL (recsys_cl.data_io.PUBLIC_URLS)
+    download: bool = False  # fetch a missing file from its public URL (data_io.PUBLIC_URLS)
     max_length: int = 50
     synthetic_users: int = 1000
     synthetic_items: int = 300

@@ -353,9 +353,11 @@ def test_ties_are_pessimistic_and_padding_is_not_a_candidate():
     ranks = ranks_from_scores(flat, torch.tensor([0, 5, 9]))
     assert ranks.tolist() == [9, 9, 9]  # all tied: the target goes last
     # with padding item 0 removed the target has 8 tied rivals: rank 8
-    flat_pad = rank_full(lambda q: flat[q], torch.arange(3), torch.tensor([1, 5, 9]), ks=(8, 9))
-    assert flat_pad["HR@8"] == 0.0 and flat_pad["HR@9"] == 1.0
-    assert flat_pad["MRR@9"] == pytest.approx(1 / 9)
+    # (k = 9 would cover every candidate, which rank_full refuses)
+    flat_pad = rank_full(lambda q: flat[q], torch.arange(3), torch.tensor([1, 5, 9]), ks=(8,))
+    assert flat_pad["HR@8"] == 0.0 and flat_pad["MRR@8"] == 0.0
+    with pytest.raises(ValueError, match="cut-off k=9 is not below the 9 rankable items"):
+        rank_full(lambda q: flat[q], torch.arange(3), torch.tensor([1, 5, 9]), ks=(9,))
     # a padding item with the highest score never pushes the target down
     s = torch.tensor([[100.0, 1.0, 0.0]])
     assert (
