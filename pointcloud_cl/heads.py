@@ -37,6 +37,7 @@ def _head(
     in_channels: int, out_channels: int, hidden: int = 64, bias_init: float = 0.0
 ) -> nn.Sequential:
     last = nn.Conv2d(hidden, out_channels, 1)
+    assert last.bias is not None  # Conv2d has a bias by default
     nn.init.constant_(last.bias, bias_init)
     return nn.Sequential(
         nn.Conv2d(in_channels, hidden, 3, padding=1, bias=False),
@@ -72,7 +73,8 @@ class BEVLayout:
     def cell_centres(self) -> tuple[np.ndarray, np.ndarray]:
         cols = self.x0 + (np.arange(self.cols) + 0.5) * self.cell
         rows = self.y0 + (np.arange(self.rows) + 0.5) * self.cell
-        return np.meshgrid(cols, rows)  # x, y of shape (rows, cols)
+        x, y = np.meshgrid(cols, rows)  # x, y of shape (rows, cols)
+        return x, y
 
 
 def segmentation_target(boxes: np.ndarray, labels: np.ndarray, layout: BEVLayout) -> np.ndarray:

@@ -148,7 +148,7 @@ class BEVNeck(nn.Module):
         self.blocks = nn.ModuleList()
         self.deblocks = nn.ModuleList()
         for level, (width, stride) in enumerate(zip(widths, (1, 2), strict=True)):
-            layers = [nn.ZeroPad2d(1)]
+            layers: list[nn.Module] = [nn.ZeroPad2d(1)]
             layers += _conv_bn_relu(
                 nn.Conv2d(c_in[level], width, 3, stride=stride, bias=False), width
             )

@@ -89,7 +89,11 @@ def make_superpixel_pairs(
     """
     if len(superpixel_maps) != len(frames):
         raise ValueError(f"{len(frames)} frames but superpixels for {len(superpixel_maps)}")
-    scans, images, sp_maps, point_index, pixels = [], [], [], [], []
+    scans: list[np.ndarray] = []
+    images: list[np.ndarray] = []
+    sp_maps: list[np.ndarray] = []
+    point_index: list[np.ndarray] = []
+    pixels: list[np.ndarray] = []
     point_offset, sp_offset, image_size = 0, 0, None
     for frame, maps in zip(frames, superpixel_maps, strict=True):
         if not frame.cameras:

@@ -333,7 +333,8 @@ def _write_scene(
     objects = _place_objects(rng, cfg)
     scene_token = _token("scene", scene_name)
     t0 = 1_600_000_000_000_000 + scene_index * 100_000_000
-    samples, annotations_per_instance = [], {i: [] for i in range(len(objects))}
+    samples: list[dict] = []
+    annotations_per_instance: dict[int, list[dict]] = {i: [] for i in range(len(objects))}
     sample_data_per_channel: dict[str, list[dict]] = {}
     state = _SceneMotion(objects, origin, direction, heading, mid_time)
     intensities = np.array([OBJECT_KINDS[o["name"]].intensity for o in objects])

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Literal
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-_ACTIVATIONS = {"relu": lambda: nn.ReLU(inplace=True), "elu": nn.ELU}
+_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": lambda: nn.ReLU(inplace=True),
+    "elu": nn.ELU,
+}
 
 
 class ProjectionHead(nn.Module):

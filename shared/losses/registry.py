@@ -101,9 +101,12 @@ class _Stacked(_Pair):
 
 
 class _LabelledViews(_Pair):
-    """``objective(*views, labels, index=None)`` for SupCon, which takes (N, V, d) and labels."""
+    """``objective(*views, labels, index=None)`` for SupCon, which takes (N, V, d) and labels
+    (a call of its own, so it overrides ``_Pair.forward`` with another signature)."""
 
-    def forward(self, *views: Tensor, labels: Tensor, index: Tensor | None = None) -> Tensor:
+    def forward(  # type: ignore[override]
+        self, *views: Tensor, labels: Tensor, index: Tensor | None = None
+    ) -> Tensor:
         return self.loss(torch.stack(_at_least_two(views), dim=1), labels)
 
 
