@@ -124,14 +124,20 @@ def main() -> None:
             "seconds_per_batch_all": times,
             "projected_epoch_seconds": per_batch * n_batches,
         }
-        rows.append({
-            "method": name, "passes": METHODS[name][1], "s/batch": f"{per_batch:.3f}",
-            "epoch (min)": f"{per_batch * n_batches / 60:.1f}",
-        })
+        rows.append(
+            {
+                "method": name,
+                "passes": METHODS[name][1],
+                "s/batch": f"{per_batch:.3f}",
+                "epoch (min)": f"{per_batch * n_batches / 60:.1f}",
+            }
+        )
         print(f"{name}: {per_batch:.3f} s/batch", flush=True)
     if "mclrec" in results and "mclrec_three_pass" in results:
-        ratio = results["mclrec"]["seconds_per_batch_median"] / results["mclrec_three_pass"][
-            "seconds_per_batch_median"]
+        ratio = (
+            results["mclrec"]["seconds_per_batch_median"]
+            / results["mclrec_three_pass"]["seconds_per_batch_median"]
+        )
         results["mclrec_vs_three_pass"] = ratio
 
     validation_s = None
@@ -160,8 +166,10 @@ def main() -> None:
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print()
     print(markdown_table(rows, ["method", "passes", "s/batch", "epoch (min)"]))
-    print(f"\nbatch building {data_s:.3f} s/batch; validation ranking "
-          f"{validation_s if validation_s is None else round(validation_s, 1)} s; wrote {args.out}")
+    print(
+        f"\nbatch building {data_s:.3f} s/batch; validation ranking "
+        f"{validation_s if validation_s is None else round(validation_s, 1)} s; wrote {args.out}"
+    )
 
 
 if __name__ == "__main__":
