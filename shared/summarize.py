@@ -34,7 +34,10 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, float]]:
         raise InputError(f"{metrics_path} is not valid JSON ({err})") from err
     config: dict[str, Any] = {}
     if config_path.is_file():
-        loaded = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+        try:
+            loaded = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as err:
+            raise InputError(f"{config_path} is not a readable YAML config ({err})") from err
         config = loaded if isinstance(loaded, dict) else {}
     numbers = {
         k: float(v)

@@ -76,7 +76,7 @@ def free_port() -> int:
 
 def test_ddp_matches_single_process_on_the_union(tmp_path):
     mp.spawn(worker, args=(free_port(), str(tmp_path / "ddp"), str(tmp_path)), nprocs=2, join=True)
-    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
     # interleaved shards of 8 per rank == consecutive batches of 16 in one process
     single = train(str(tmp_path / "single"), DataLoader(dataset(), batch_size=16, shuffle=False))
     for name, value in single.items():

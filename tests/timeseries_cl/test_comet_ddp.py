@@ -56,7 +56,7 @@ def worker(rank: int, port: int, out_dir: str, result_dir: str) -> None:
 def test_comet_trains_under_ddp_with_its_weight_average(tmp_path):
     assert not getattr(COMET, "manual_optimization", False)
     mp.spawn(worker, args=(free_port(), str(tmp_path / "ddp"), str(tmp_path)), nprocs=2, join=True)
-    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
     averaged = ranks[0]["averaged"]
     assert int(averaged["n_averaged"]) == STEPS + 1  # the initial weights and every step
     for name, value in averaged.items():
