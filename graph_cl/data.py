@@ -1,20 +1,30 @@
-"""Graph data: real benchmark loaders, a planted-community generator, and input validation.
+"""Graph data: the real benchmark graphs, a planted-community generator, and input validation.
 
-Real data sets come from ``torch_geometric.datasets`` (Planetoid: Cora, CiteSeer, PubMed; Amazon:
-Computers, Photo; Coauthor: CS; WikiCS). ``root`` is a folder laid out as PyG expects
-(``<root>/Cora/raw/ind.cora.*`` ...); when it holds no raw files PyG downloads them from the public
-URLs. The raw files are never written to: they are symlinked into ``cache_dir`` and PyG's
-``processed/`` cache is built there, so a read-only shared data folder stays untouched.
+Real data sets are read from ``root`` laid out as PyG expects, by this package's own readers (no
+``pickle.load``, no download, nothing written under ``root``):
+
+- Planetoid Cora / CiteSeer / PubMed: ``<root>/Cora/raw/ind.cora.*`` (``graph_cl.planetoid_io``,
+  restricted unpickler);
+- Amazon Computers / Photo, Coauthor CS: ``<root>/Computers/raw/amazon_electronics_computers.npz``
+  ... (``graph_cl.npz_io``, ``allow_pickle=False``);
+- WikiCS: ``<root>/WikiCS/raw/data.json`` (``graph_cl.wikics_io``);
+- multiplex ACM (PAP + PLP) and IMDB (MAM + MDM): ``<root>/multiplex/ACM/ACM3025.mat``,
+  ``<root>/multiplex/IMDB/imdb.npz`` (``graph_cl.multiplex_io``).
+
+A missing raw file is an error naming it and its public download URL. The parsed tensors are
+cached in ``cache_dir`` (``graph_cl.graph_cache``: keyed on the resolved root and a hash of the raw
+files, loaded with ``weights_only=True`` only).
 
 The synthetic default is a stochastic block model (Holland, Laskey, Leinhardt 1983) with planted
 communities, node features carrying a noisy community signal, and optionally several edge layers
 (a multiplex graph) that share nodes, features and communities.
 
-Validation (``validate_graph``) documents how bad input is handled:
+Validation (``validate_graph``) documents how bad input is handled (errors are
+``shared.errors.InputError`` naming the source):
 
-- edge indices out of range, non-integer or badly shaped ``edge_index``: error;
+- edge indices negative or out of range, non-integer or badly shaped ``edge_index``: error;
 - NaN or inf features: error naming the rows;
-- a graph with no edges: error (graph contrastive learning needs structure);
+- a graph (or a layer) with no edges: error (graph contrastive learning needs structure);
 - self-loops: removed (the GCN encoder adds its own normalised self-loops);
 - duplicate edges: merged; edges are made undirected (both directions present);
 - isolated nodes: kept; the GCN self-loop gives them their own transformed features.
@@ -23,7 +33,7 @@ Validation (``validate_graph``) documents how bad input is handled:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -32,14 +42,24 @@ from torch_geometric.data import Data
 from torch_geometric.transforms import NormalizeFeatures
 from torch_geometric.utils import coalesce, remove_self_loops, to_undirected
 
+from graph_cl.graph_cache import cached_tensors
+from graph_cl.multiplex_io import MULTIPLEX, multiplex_file, read_multiplex
+from graph_cl.npz_io import read_gnn_benchmark
+from graph_cl.planetoid_io import planetoid_files, read_planetoid
+from graph_cl.wikics_io import read_wikics
+from shared.errors import InputError
+
+# name -> (reader, where its file(s) live under root)
 DATASETS: dict[str, tuple[str, str]] = {
-    "cora": ("Planetoid", "Cora"),
-    "citeseer": ("Planetoid", "CiteSeer"),
-    "pubmed": ("Planetoid", "PubMed"),
-    "computers": ("Amazon", "Computers"),
-    "photo": ("Amazon", "Photo"),
-    "cs": ("Coauthor", "CS"),
-    "wikics": ("WikiCS", "WikiCS"),
+    "cora": ("planetoid", "Cora"),
+    "citeseer": ("planetoid", "CiteSeer"),
+    "pubmed": ("planetoid", "PubMed"),
+    "computers": ("npz", "Computers/raw/amazon_electronics_computers.npz"),
+    "photo": ("npz", "Photo/raw/amazon_electronics_photo.npz"),
+    "cs": ("npz", "CS/raw/ms_academic_cs.npz"),
+    "wikics": ("wikics", "WikiCS/raw/data.json"),
+    "acm": ("multiplex", "acm"),
+    "imdb": ("multiplex", "imdb"),
 }
 
 
@@ -47,10 +67,11 @@ DATASETS: dict[str, tuple[str, str]] = {
 class GraphDataConfig:
     """Which graph to load. ``name="sbm"`` is the synthetic default; otherwise a key of DATASETS.
 
-    ``root``: folder with PyG raw files (or where PyG downloads them); ``cache_dir``: where the
-    processed cache is written (default ``~/.cache/contrastive_suite/graph``);
+    ``root``: folder with the raw files (layout in the module docstring); ``cache_dir``: where
+    the parsed graph is cached (default ``~/.cache/contrastive_suite/graph``);
     ``normalize_features``: divide each node's features by their sum (PyG ``NormalizeFeatures``,
-    as GRACE does on Planetoid). The ``sbm_*`` fields parameterise
+    as GRACE does on Planetoid); ``multiplex_layers``: the layers of ``acm`` / ``imdb`` (empty:
+    DMGI's choice, PAP + PLP and MAM + MDM). The ``sbm_*`` fields parameterise
     :func:`stochastic_block_model`.
     """
 
@@ -58,6 +79,7 @@ class GraphDataConfig:
     root: str = "data/graph"
     cache_dir: str = ""
     normalize_features: bool = False
+    multiplex_layers: list[str] = field(default_factory=list)
     sbm_nodes: int = 1000
     sbm_blocks: int = 5
     sbm_avg_degree_in: float = 8.0
@@ -68,27 +90,30 @@ class GraphDataConfig:
     seed: int = 0
 
 
-def validate_graph(data: Data) -> Data:
+def validate_graph(data: Data, source: str = "data") -> Data:
     """Check and clean a graph (see the module docstring); returns a new ``Data``.
 
     Requires ``x`` (N, F) finite floats and ``edge_index`` (2, E) integer indices in [0, N).
     Multiplex graphs carry extra layers in ``edge_index_layers`` (a list); each is checked the
-    same way and the first layer is ``edge_index``.
+    same way and the first layer is ``edge_index``. ``source`` (a file, a data set) starts every
+    error message.
     """
     x = data.x
     if not isinstance(x, Tensor) or x.dim() != 2 or not x.is_floating_point():
-        raise ValueError(
-            "data.x must be a floating-point tensor of shape (num_nodes, num_features)"
+        raise InputError(
+            f"{source}: x must be a floating-point tensor of shape (num_nodes, num_features)"
         )
     n = x.shape[0]
     if n < 2:
-        raise ValueError(f"the graph has {n} node(s); contrastive learning needs at least 2")
+        raise InputError(f"{source}: the graph has {n} node(s); contrastive learning needs >= 2")
     bad = (~torch.isfinite(x)).any(dim=1)
     if bad.any():
         rows = bad.nonzero().flatten()[:5].tolist()
-        raise ValueError(f"data.x contains NaN or inf in {int(bad.sum())} node(s), first: {rows}")
+        raise InputError(
+            f"{source}: x contains NaN or inf in {int(bad.sum())} node(s), first: {rows}"
+        )
     layers = getattr(data, "edge_index_layers", None) or [data.edge_index]
-    clean = [_clean_edges(e, n, f"edge_index layer {i}") for i, e in enumerate(layers)]
+    clean = [_clean_edges(e, n, f"{source}: edge_index layer {i}") for i, e in enumerate(layers)]
     out = Data(x=x, edge_index=clean[0])
     if len(clean) > 1:
         out.edge_index_layers = clean
@@ -99,22 +124,23 @@ def validate_graph(data: Data) -> Data:
 
 
 def _clean_edges(edge_index: Tensor, num_nodes: int, name: str) -> Tensor:
+    if isinstance(edge_index, Tensor) and edge_index.numel() == 0:
+        raise InputError(f"{name} has no edges; a graph method needs structure")
     if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.shape[0] != 2:
         shape = tuple(edge_index.shape) if isinstance(edge_index, Tensor) else type(edge_index)
-        raise ValueError(f"{name} must be a (2, E) tensor, got {shape}")
+        raise InputError(f"{name} must be a (2, E) tensor, got {shape}")
     if edge_index.dtype not in (torch.int32, torch.int64):
-        raise ValueError(f"{name} must hold integer node indices, got {edge_index.dtype}")
+        raise InputError(f"{name} must hold integer node indices, got {edge_index.dtype}")
     edge_index = edge_index.long()
-    if edge_index.numel() and (edge_index.min() < 0 or edge_index.max() >= num_nodes):
+    if edge_index.min() < 0 or edge_index.max() >= num_nodes:
         lo, hi = int(edge_index.min()), int(edge_index.max())
-        raise ValueError(
-            f"{name} has node indices in [{lo}, {hi}] but the graph has {num_nodes} nodes"
+        raise InputError(
+            f"{name} has node indices in [{lo}, {hi}] but the graph has {num_nodes} nodes "
+            f"(valid: 0..{num_nodes - 1})"
         )
     edge_index, _ = remove_self_loops(edge_index)
     if edge_index.shape[1] == 0:
-        raise ValueError(
-            f"{name} has no edges (besides self-loops); a graph method needs structure"
-        )
+        raise InputError(f"{name} has no edges besides self-loops; a graph method needs structure")
     return coalesce(to_undirected(edge_index, num_nodes=num_nodes), num_nodes=num_nodes)
 
 
@@ -187,41 +213,81 @@ def _sbm_edges(
     return coalesce(to_undirected(edge_index, num_nodes=n), num_nodes=n)
 
 
-def load_dataset(name: str, root: str | os.PathLike, cache_dir: str | os.PathLike = "") -> Data:
-    """Load a PyG benchmark graph by name (a key of ``DATASETS``), validated.
+def load_dataset(
+    name: str,
+    root: str | os.PathLike,
+    cache_dir: str | os.PathLike = "",
+    multiplex_layers: tuple[str, ...] | list[str] = (),
+) -> Data:
+    """Load a benchmark graph by name (a key of ``DATASETS``) from ``root``, validated.
 
-    Raw files under ``root`` are symlinked into ``cache_dir`` (default
-    ``~/.cache/contrastive_suite/graph``) where PyG writes ``processed/``; with no raw files PyG
-    downloads the public files into ``cache_dir``.
+    The parsed tensors are cached under ``cache_dir`` (module docstring); ``multiplex_layers``
+    picks the layers of ``acm`` / ``imdb``.
+
+        >>> data = load_dataset("photo", "../shared/data/graph")
+        >>> data.num_nodes, data.edge_index.shape[1]
+        (7650, 238162)
     """
     key = name.lower()
     if key not in DATASETS:
-        raise ValueError(
-            f"unknown graph data set {name!r}; choose one of {sorted(DATASETS)} or 'sbm'"
+        raise InputError(
+            f"data.name: unknown graph data set {name!r}; choose one of {sorted(DATASETS)} or 'sbm'"
         )
-    family, pyg_name = DATASETS[key]
-    cache = Path(cache_dir or Path.home() / ".cache" / "contrastive_suite" / "graph").expanduser()
-    _mirror_raw_files(Path(root).expanduser(), cache)
-    from torch_geometric import datasets
+    root = Path(root).expanduser()
+    reader, where = DATASETS[key]
+    layers = tuple(multiplex_layers)
+    if layers and reader != "multiplex":
+        raise InputError(f"data.multiplex_layers applies to {sorted(MULTIPLEX)}, not to {name!r}")
+    if reader == "planetoid":
+        folder = root / where / "raw"
+        files = planetoid_files(folder, where)
+        source = str(folder)
+        build = lambda: read_planetoid(folder, where)  # noqa: E731
+    elif reader == "multiplex":
+        files = [multiplex_file(root, key)]
+        source = str(files[0])
+        build = lambda: _flatten_layers(read_multiplex(root, key, layers))  # noqa: E731
+    else:
+        files = [root / where]
+        source = str(files[0])
+        read = read_gnn_benchmark if reader == "npz" else read_wikics
+        build = lambda: read(files[0])  # noqa: E731
+    present = [f for f in files if f.is_file()]
+    if len(present) < len(files):
+        build()  # the reader's own error names the missing file and where to download it
+    tag = key + ("-" + "-".join(layers) if layers else "")
+    tensors = _unpack(cached_tensors(tag, root, files, cache_dir, lambda: _pack(build())))
+    return validate_graph(Data(**tensors), source=source)
 
-    cls = getattr(datasets, family)
-    dataset = cls(root=str(cache)) if family == "WikiCS" else cls(root=str(cache), name=pyg_name)
-    data = dataset[0]
-    if family == "WikiCS":  # 20 training/validation masks; the public test mask is shared
-        data = Data(x=data.x, edge_index=data.edge_index, y=data.y)
-    return validate_graph(data)
+
+def _flatten_layers(parts: dict[str, object]) -> dict[str, Tensor]:
+    layers = parts.pop("edge_index_layers")
+    out = {k: v for k, v in parts.items() if isinstance(v, Tensor)}
+    out.update({f"edge_index_{i}": e for i, e in enumerate(layers)})
+    return out
 
 
-def _mirror_raw_files(src: Path, dst: Path) -> None:
-    """Symlink every file of every ``raw`` folder under ``src`` to the same place under ``dst``."""
-    if not src.is_dir():
-        return
-    for path in src.rglob("*"):
-        if path.is_file() and "raw" in path.relative_to(src).parts[:-1]:
-            link = dst / path.relative_to(src)
-            if not link.exists():
-                link.parent.mkdir(parents=True, exist_ok=True)
-                link.symlink_to(path.resolve())
+def _pack(tensors: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Store the (mostly zero) feature matrix as COO parts: CS's dense x is 0.5 GB."""
+    out = dict(tensors)
+    x = out.pop("x")
+    nz = x.nonzero().T
+    out.update(x_indices=nz, x_values=x[nz[0], nz[1]], x_shape=torch.tensor(x.shape))
+    return out
+
+
+def _unpack(tensors: dict[str, Tensor]) -> dict[str, object]:
+    out: dict[str, object] = dict(tensors)
+    shape = tuple(int(s) for s in out.pop("x_shape"))
+    x = torch.zeros(shape, dtype=torch.float32)
+    indices, values = out.pop("x_indices"), out.pop("x_values")
+    x[indices[0], indices[1]] = values
+    out["x"] = x
+    layers = sorted(k for k in out if k.startswith("edge_index_"))
+    if layers:
+        out["edge_index_layers"] = [out.pop(k) for k in layers]
+        out["edge_index"] = out["edge_index_layers"][0]
+    return out
 
 
 def build_graph(cfg: GraphDataConfig) -> Data:
@@ -238,5 +304,5 @@ def build_graph(cfg: GraphDataConfig) -> Data:
             seed=cfg.seed,
         )
     else:
-        data = load_dataset(cfg.name, cfg.root, cfg.cache_dir)
+        data = load_dataset(cfg.name, cfg.root, cfg.cache_dir, cfg.multiplex_layers)
     return NormalizeFeatures()(data) if cfg.normalize_features else data
