@@ -57,6 +57,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         _supervised,
     )
     add_evaluate_command(sub, "linear probe + fine-tune of a pretrained checkpoint", _evaluate)
+    add_config_command(
+        sub,
+        "crossval",
+        "patient-level k-fold cross-validation: COMET, sample baseline, supervised and raw-input "
+        "probe at each label fraction, one summary table",
+        _crossval,
+    )
     add_summarize_command(sub)
 
 
@@ -73,6 +80,14 @@ def _supervised(args: argparse.Namespace) -> int:
     from timeseries_cl.experiment import run_supervised
 
     run_supervised(load_experiment(TimeseriesExperiment, args))
+    return 0
+
+
+def _crossval(args: argparse.Namespace) -> int:
+    from timeseries_cl.config import TimeseriesExperiment
+    from timeseries_cl.crossval import run_crossval
+
+    run_crossval(load_experiment(TimeseriesExperiment, args))
     return 0
 
 
