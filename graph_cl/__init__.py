@@ -11,8 +11,7 @@ domain's dependencies.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from shared.lazy import lazy_attributes
 
 _EXPORTS = {
     "DenseCommunityAggregation": "graph_cl.deca",
@@ -32,9 +31,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _EXPORTS)
