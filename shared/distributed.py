@@ -16,11 +16,17 @@ module only adds what a contrastive loss needs on top:
   rank k's embeddings after the gather backward is d(sum_r L_r)/dz_k; DDP averages parameter
   gradients over ranks, which divides by B again: the result is d(mean_r L_r)/dtheta, the
   single-process gradient.
+* :func:`all_gather_rows` and :func:`sync_indexed_rows` keep the state of a stateful objective
+  identical on every rank: each rank updates the rows of the samples it saw, then every rank
+  writes the rows of all ranks (iSogCLR's per-sample temperatures; MoCHi's queue enqueues the
+  gathered keys, as MoCo does). DDP's ``broadcast_buffers`` then copies equal values, instead of
+  overwriting the other ranks' updates with rank 0's.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -108,6 +114,52 @@ def gather_with_grad(x: Tensor) -> Tensor:
             f"{[s.tolist() for s in shapes]}"
         )
     return _GatherWithGrad.apply(x)
+
+
+@torch.no_grad()
+def all_gather_rows(x: Tensor) -> Tensor:
+    """Concatenate ``x`` from every rank along dim 0 in rank order, without autograd.
+
+    The ranks may hold different numbers of rows (the trailing dimensions and dtype must agree);
+    every rank gets the same result. Returns ``x`` itself when not distributed.
+
+        keys = all_gather_rows(z2.detach())  # (sum of the ranks' N, d) on every rank
+    """
+    if not is_distributed() or dist.get_world_size() == 1:
+        return x
+    size = dist.get_world_size()
+    rows = torch.tensor([x.shape[0]], dtype=torch.long, device=x.device)
+    counts = [torch.empty_like(rows) for _ in range(size)]
+    dist.all_gather(counts, rows)
+    lengths = [int(c) for c in counts]
+    padded = x.new_zeros((max(lengths), *x.shape[1:]))
+    padded[: x.shape[0]] = x
+    parts = [torch.empty_like(padded) for _ in range(size)]
+    dist.all_gather(parts, padded)
+    return torch.cat([part[:n] for part, n in zip(parts, lengths, strict=True)])
+
+
+@torch.no_grad()
+def sync_indexed_rows(buffers: Iterable[Tensor], index: Tensor) -> None:
+    """Give every rank the rows ``index`` of ``buffers`` that each rank has just updated.
+
+    Each buffer is per-sample state (first dimension: dataset index) that this rank has updated
+    at the rows ``index`` of its batch; afterwards every rank holds, at the union of the ranks'
+    indices, the rows the ranks wrote, so the state is identical everywhere. A sample that
+    several ranks saw in the same step (``DistributedSampler`` pads the last shard by repeating
+    samples) gets the mean of their rows. Floating-point buffers only; a no-op when not
+    distributed.
+
+        sync_indexed_rows([loss.tau, loss.u, loss.tau_momentum], index)  # after the update
+    """
+    if not is_distributed() or dist.get_world_size() == 1:
+        return
+    every_index = all_gather_rows(index.to(torch.long))
+    for buffer in buffers:
+        if not buffer.is_floating_point():
+            raise TypeError(f"sync_indexed_rows averages rows: got a {buffer.dtype} buffer")
+        rows = all_gather_rows(buffer[index.to(buffer.device)])
+        buffer.index_reduce_(0, every_index.to(buffer.device), rows, "mean", include_self=False)
 
 
 def distributed_info_nce(

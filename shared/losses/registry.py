@@ -49,6 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from shared import distributed
 from shared.config import ConfigError, from_dict
 from shared.errors import InputError
 from shared.losses.cacr import CACR
@@ -82,7 +83,13 @@ class _Pair(nn.Module):
 
 
 class _IndexedPair(_Pair):
-    """``objective(z1, z2, *, index)`` for a two-view loss with per-sample state (iSogCLR)."""
+    """``objective(z1, z2, *, index)`` for a two-view loss with per-sample state (iSogCLR).
+
+    Every buffer of the wrapped loss is per-sample state indexed by dataset index. Under DDP each
+    rank updates the rows of its own batch, then :func:`shared.distributed.sync_indexed_rows`
+    hands every rank the rows of all ranks, so the state stays identical across ranks (the
+    single-process run that applies the loss to each rank's batch in turn holds the same state).
+    """
 
     def forward(self, z1: Tensor, z2: Tensor, *, index: Tensor | None = None) -> Tensor:
         if index is None:
@@ -90,7 +97,10 @@ class _IndexedPair(_Pair):
                 f"{type(self.loss).__name__} keeps per-sample state: pass the batch's dataset "
                 "indices, objective(z1, z2, index=...)"
             )
-        return self.loss(z1, z2, index)
+        loss = self.loss(z1, z2, index)
+        if self.training:
+            distributed.sync_indexed_rows(self.loss.buffers(), index)
+        return loss
 
 
 class _Stacked(_Pair):
@@ -131,9 +141,10 @@ class MoCHiQueue(nn.Module):
     keys (L2-normalised, detached) replace the oldest queue entries (MoCo, He et al. 2020,
     "Momentum Contrast for Unsupervised Visual Representation Learning"). The queue starts as
     random unit vectors, as in MoCo. ``queue`` (queue_size, dim) and ``queue_ptr`` are buffers, so
-    they live in the state dict of the method that owns this module; under DDP each process
-    queues its own keys. Mixing draws from torch's global generator (seeded and checkpointed by
-    the trainer).
+    they live in the state dict of the method that owns this module; under DDP every process
+    enqueues the keys of all processes in rank order (MoCo's ``concat_all_gather``), so the
+    queues stay identical and equal a single process's on the concatenated batch. Mixing draws
+    from torch's global generator (seeded and checkpointed by the trainer).
 
         objective = MoCHiQueue(MoCHi(temperature=0.2), dim=128)  # queue_size 16384: MoCHi's
         loss = objective(z1, z2)  # ImageNet-100 setting
@@ -160,11 +171,12 @@ class MoCHiQueue(nn.Module):
 
     @torch.no_grad()
     def _enqueue(self, keys: Tensor) -> None:
+        keys = distributed.all_gather_rows(keys.detach())
         size = self.queue.shape[0]
         if keys.shape[0] > size:
             raise InputError(
-                f"objective.queue_size ({size}) is smaller than the batch ({keys.shape[0]} keys); "
-                "set objective.queue_size to at least the batch size"
+                f"objective.queue_size ({size}) is smaller than the batch ({keys.shape[0]} keys "
+                "over all processes); set objective.queue_size to at least the global batch size"
             )
         slots = (self.queue_ptr + torch.arange(keys.shape[0], device=keys.device)) % size
         self.queue[slots.to(self.queue.device)] = F.normalize(keys, dim=1).to(self.queue)
