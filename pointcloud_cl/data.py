@@ -16,12 +16,13 @@ import numpy as np
 from nuscenes.nuscenes import NuScenes
 
 from pointcloud_cl.io import LidarFrame
-from pointcloud_cl.nuscenes_data import load_frame, split_sample_tokens
+from pointcloud_cl.nuscenes_data import check_sweeps, load_frame, split_sample_tokens
 from pointcloud_cl.regions import RegionConfig, segment_regions
 from pointcloud_cl.slidr import SuperpixelConfig, superpixels
 from pointcloud_cl.sweeps import load_multisweep
 from pointcloud_cl.velocity import box_velocities
 from pointcloud_cl.voxelize import VoxelGrid, crop_to_range
+from shared.errors import InputError
 
 B = TypeVar("B")
 
@@ -53,11 +54,15 @@ class FrameSet:
         frames = []
         for token in split_sample_tokens(nusc, split):
             frame = load_frame(nusc, token, tuple(cameras))
+            if sweeps > 1:
+                check_sweeps(nusc, token, sweeps)
             raw = load_multisweep(nusc, token, sweeps) if sweeps > 1 else frame.points
             points = crop_to_range(raw, grid)
             if len(points) == 0:
-                raise ValueError(
-                    f"sample {token}: empty voxel grid, no point inside {grid.point_range}"
+                scan = nusc.get_sample_data_path(nusc.get("sample", token)["data"]["LIDAR_TOP"])
+                raise InputError(
+                    f"{scan}: no point inside the voxel grid's range {grid.point_range} "
+                    "(a scan in another unit or frame? check data.point_range)"
                 )
             velocities = box_velocities(nusc, token) if len(frame.boxes) else None
             frames.append(replace(frame, points=points, velocities=velocities))

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pointcloud_cl.classes import DETECTION_CLASSES
 from shared.errors import InputError
 
 NUSCENES_POINT_FEATURES = 5
@@ -183,25 +184,42 @@ def load_info_frame(info_path: str | Path) -> LidarFrame:
     lidar = entry.get("lidar_points")
     if not isinstance(lidar, dict) or "lidar_path" not in lidar:
         raise MissingKeyError(f"{info_path}: frame has no 'lidar_points.lidar_path'")
+    if not isinstance(lidar["lidar_path"], str):
+        raise InputError(f"{info_path}: 'lidar_points.lidar_path' must be a file name")
     points = read_pcd_bin(root / Path(lidar["lidar_path"]).name, lidar.get("num_pts_feats", 5))
-    cameras = []
-    for channel, cam in entry.get("images", {}).items():
-        for key in ("img_path", "cam2img", "lidar2cam"):
-            if key not in cam:
-                raise MissingKeyError(
-                    f"{info_path}: camera {channel} has no calibration key '{key}'"
-                )
-        intrinsic = _matrix(cam["cam2img"], ((3, 3), (3, 4), (4, 4)), info_path, channel, "cam2img")
-        lidar_to_camera = _matrix(cam["lidar2cam"], ((4, 4),), info_path, channel, "lidar2cam")
-        cameras.append(
-            CameraView(
-                channel=channel,
-                image=read_image(root / Path(cam["img_path"]).name),
-                intrinsic=intrinsic,
-                lidar_to_camera=lidar_to_camera,
-            )
-        )
-    instances = entry.get("instances", [])
+    images = entry.get("images", {})
+    if not isinstance(images, dict):
+        raise InputError(f"{info_path}: 'images' must map camera names to calibration records")
+    cameras = [_camera(info_path, channel, cam) for channel, cam in images.items()]
+    boxes, labels = _instances(info_path, entry.get("instances", []))
+    return LidarFrame(entry.get("token", info_path.stem), points, cameras, boxes, labels)
+
+
+def _camera(info_path: Path, channel: str, cam: object) -> CameraView:
+    """One camera of an info file: its image (next to the file) and its calibration."""
+    if not isinstance(cam, dict):
+        raise InputError(f"{info_path}: camera {channel} must be a record, got {repr(cam)[:40]}")
+    for key in ("img_path", "cam2img", "lidar2cam"):
+        if key not in cam:
+            raise MissingKeyError(f"{info_path}: camera {channel} has no calibration key '{key}'")
+    if not isinstance(cam["img_path"], str):
+        raise InputError(f"{info_path}: camera {channel} 'img_path' must be a file name")
+    intrinsic = _matrix(cam["cam2img"], ((3, 3), (3, 4), (4, 4)), info_path, channel, "cam2img")
+    lidar_to_camera = _matrix(cam["lidar2cam"], ((4, 4),), info_path, channel, "lidar2cam")
+    return CameraView(
+        channel=channel,
+        image=read_image(info_path.parent / Path(cam["img_path"]).name),
+        intrinsic=intrinsic,
+        lidar_to_camera=lidar_to_camera,
+    )
+
+
+def _instances(info_path: Path, instances: object) -> tuple[np.ndarray, np.ndarray]:
+    """(M, 7) boxes and (M,) class indices of an info file's ``instances``; every box holds 7
+    finite numbers and every label indexes ``DETECTION_CLASSES`` or is -1 (mmdetection3d's mark
+    for an object outside the ten classes)."""
+    if not isinstance(instances, list) or not all(isinstance(i, dict) for i in instances):
+        raise InputError(f"{info_path}: 'instances' must be a list of records")
     for i, inst in enumerate(instances):
         for key in ("bbox_3d", "bbox_label_3d"):
             if key not in inst:
@@ -209,13 +227,23 @@ def load_info_frame(info_path: str | Path) -> LidarFrame:
     try:
         boxes = np.asarray([inst["bbox_3d"] for inst in instances], dtype=np.float32)
         boxes = boxes.reshape(-1, 7)
-    except ValueError:
+    except (TypeError, ValueError):
         raise InputError(
             f"{info_path}: every instance's 'bbox_3d' must hold 7 numbers "
             "(x, y, z, length, width, height, yaw)"
         ) from None
-    labels = np.asarray([inst["bbox_label_3d"] for inst in instances], dtype=np.int64)
-    return LidarFrame(entry.get("token", info_path.stem), points, cameras, boxes, labels)
+    bad = np.flatnonzero(~np.isfinite(boxes).all(axis=1))
+    if len(bad):
+        raise InputError(f"{info_path}: instance {bad[0]} 'bbox_3d' holds a non-finite number")
+    labels = [inst["bbox_label_3d"] for inst in instances]
+    for i, label in enumerate(labels):
+        if type(label) is not int or not -1 <= label < len(DETECTION_CLASSES):
+            raise InputError(
+                f"{info_path}: instance {i} 'bbox_label_3d' is {label!r}; expected a class "
+                f"index 0-{len(DETECTION_CLASSES) - 1} ({', '.join(DETECTION_CLASSES)}) or -1 "
+                "(not a detection class)"
+            )
+    return boxes, np.asarray(labels, dtype=np.int64).reshape(-1)
 
 
 def _read_json(path: Path) -> object:

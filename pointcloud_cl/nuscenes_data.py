@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from nuscenes.eval.detection.utils import category_to_detection_name
@@ -28,12 +29,29 @@ from pointcloud_cl.io import (
 )
 from shared.errors import InputError
 
+TABLES = (
+    "category",
+    "attribute",
+    "visibility",
+    "instance",
+    "sensor",
+    "calibrated_sensor",
+    "ego_pose",
+    "log",
+    "scene",
+    "sample",
+    "sample_data",
+    "sample_annotation",
+    "map",
+)
+
 
 def open_nuscenes(dataroot: str | Path, version: str = "v1.0-mini") -> NuScenes:
     """``NuScenes(version, dataroot)`` with a clear error when the tables are missing or broken.
 
-    A table that is truncated or not UTF-8 JSON raises :class:`InputError` naming its file; a
-    table record without a field the devkit needs raises :class:`MissingKeyError`.
+    A missing table, or one that is truncated, not UTF-8 JSON or not a list of records, raises
+    :class:`InputError` naming its file; a record without a field the devkit needs, or one that
+    refers to a token no table holds, raises :class:`MissingKeyError` naming the table and record.
 
         >>> nusc = open_nuscenes("data/nuscenes", "v1.0-mini")
     """
@@ -43,22 +61,26 @@ def open_nuscenes(dataroot: str | Path, version: str = "v1.0-mini") -> NuScenes:
             f"no nuScenes tables at {table_dir}; download nuScenes or run "
             "`contrast pointcloud make-synthetic --out DIR`"
         )
+    for name in TABLES:
+        if not (table_dir / f"{name}.json").is_file():
+            raise InputError(
+                f"{table_dir / name}.json: nuScenes table missing; download the tables again or "
+                "run `contrast pointcloud make-synthetic --out DIR`"
+            )
     try:
         return NuScenes(version=version, dataroot=str(dataroot), verbose=False)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError):
         raise _broken_table(table_dir) from None
     except KeyError as err:
-        raise MissingKeyError(
-            f"{table_dir}: a table record has no field {err}; the tables do not follow the "
-            "nuScenes schema (regenerate or download them again)"
-        ) from None
+        raise _missing_key(table_dir, err.args[0] if err.args else "") from None
 
 
 def _broken_table(table_dir: Path) -> InputError:
-    """The error naming the first table of ``table_dir`` that is not UTF-8 JSON."""
-    for table in sorted(table_dir.glob("*.json")):
+    """The error naming the first table of ``table_dir`` that is not a JSON list of records."""
+    for name in TABLES:
+        table = table_dir / f"{name}.json"
         try:
-            json.loads(table.read_bytes().decode("utf-8"))
+            records = json.loads(table.read_bytes().decode("utf-8"))
         except UnicodeDecodeError:
             return InputError(f"{table}: not UTF-8 text, so not a nuScenes JSON table")
         except json.JSONDecodeError as err:
@@ -66,7 +88,33 @@ def _broken_table(table_dir: Path) -> InputError:
                 f"{table}: not valid JSON at line {err.lineno}, column {err.colno} ({err.msg}); "
                 "a truncated file? copy it again"
             )
-    return InputError(f"{table_dir}: a nuScenes table could not be read as JSON")
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            return InputError(f"{table}: not a nuScenes table (expected a JSON list of records)")
+    return InputError(f"{table_dir}: a nuScenes table could not be read")
+
+
+def _missing_key(table_dir: Path, key: object) -> MissingKeyError:
+    """Why the devkit raised ``KeyError(key)``: a record lacking field ``key``, or a record
+    referring to token ``key`` that no table holds."""
+    for name in TABLES:
+        table = table_dir / f"{name}.json"
+        records = json.loads(table.read_bytes().decode("utf-8"))
+        for record in records:
+            if key in record.values():
+                return MissingKeyError(
+                    f"{table}: record {record.get('token', '?')} refers to token {key!r}, which "
+                    "no table holds; the tables are incomplete (copy or download them again)"
+                )
+        lacking = [r for r in records if key not in r]
+        if lacking and len(lacking) < len(records):
+            return MissingKeyError(
+                f"{table}: record {lacking[0].get('token', '?')} has no field {key!r} (the "
+                "other records have it); regenerate or download the tables again"
+            )
+    return MissingKeyError(
+        f"{table_dir}: a table record has no field {key!r}; the tables do not follow the "
+        "nuScenes schema (regenerate or download them again)"
+    )
 
 
 def split_sample_tokens(nusc: NuScenes, split: str) -> list[str]:
@@ -91,7 +139,8 @@ def load_frame(
     """One key frame: LIDAR_TOP points, the requested cameras (devkit calibration chain), boxes.
 
     Raises :class:`MissingKeyError` (a ``KeyError``) naming the table folder and the missing
-    sensor when the sample lacks LIDAR_TOP or one of ``cameras``.
+    sensor when the sample lacks LIDAR_TOP or one of ``cameras``, and :class:`InputError` naming
+    the table file and record when a pose, calibration or box it uses is not the right numbers.
     """
     sample = nusc.get("sample", sample_token)
     lidar_token = sample["data"].get("LIDAR_TOP")
@@ -99,6 +148,7 @@ def load_frame(
         raise MissingKeyError(
             f"{_tables(nusc)}: sample {sample_token} has no LIDAR_TOP in sample_data.json"
         )
+    check_sensor_records(nusc, lidar_token)
     points = read_pcd_bin(nusc.get_sample_data_path(lidar_token))
     views = []
     for channel in cameras:
@@ -108,6 +158,7 @@ def load_frame(
                 f"{_tables(nusc)}: sample {sample_token} has no camera {channel} in "
                 "sample_data.json"
             )
+        check_sensor_records(nusc, cam_token, camera=True)
         views.append(
             CameraView(
                 channel=channel,
@@ -116,6 +167,10 @@ def load_frame(
                 lidar_to_camera=lidar_to_camera_matrix(nusc, lidar_token, cam_token),
             )
         )
+    for ann_token in sample["anns"]:
+        annotation = nusc.get("sample_annotation", ann_token)
+        for key, size in (("translation", 3), ("size", 3), ("rotation", 4)):
+            _check_numbers(nusc, "sample_annotation", annotation, key, size)
     _, boxes, _ = nusc.get_sample_data(lidar_token)
     rows, labels = [], []
     for box in boxes:
@@ -131,6 +186,61 @@ def load_frame(
         cameras=views,
         boxes=np.asarray(rows, dtype=np.float32).reshape(-1, 7),
         labels=np.asarray(labels, dtype=np.int64),
+    )
+
+
+def check_sensor_records(nusc: NuScenes, sample_data_token: str, camera: bool = False) -> None:
+    """Check the records a ``sample_data`` entry leads to: its file name, its calibrated sensor's
+    and ego pose's translation (3 numbers) and rotation (4 numbers, a non-zero quaternion), and
+    for a camera the 3x3 intrinsic; an :class:`InputError` names the table, record and field."""
+    record = nusc.get("sample_data", sample_data_token)
+    for key in ("filename", "calibrated_sensor_token", "ego_pose_token"):
+        if not isinstance(record.get(key), str):
+            raise MissingKeyError(
+                f"{_tables(nusc) / 'sample_data.json'}: record {sample_data_token} has no "
+                f"{key!r} string"
+            )
+    sensor = nusc.get("calibrated_sensor", record["calibrated_sensor_token"])
+    pose = nusc.get("ego_pose", record["ego_pose_token"])
+    for table, entry in (("calibrated_sensor", sensor), ("ego_pose", pose)):
+        _check_numbers(nusc, table, entry, "translation", 3)
+        _check_numbers(nusc, table, entry, "rotation", 4)
+    if camera:
+        _check_numbers(nusc, "calibrated_sensor", sensor, "camera_intrinsic", 9)
+
+
+def check_sweeps(nusc: NuScenes, sample_token: str, n_sweeps: int) -> None:
+    """Check the LIDAR_TOP scans ``load_multisweep`` stacks for ``sample_token`` (the key frame
+    and up to ``n_sweeps - 1`` earlier sweeps along ``prev``): each record's poses as in
+    :func:`check_sensor_records` and each file as :func:`read_pcd_bin` reads it, so a broken
+    sweep is an error naming its file rather than a reshape error inside the devkit."""
+    token = nusc.get("sample", sample_token)["data"].get("LIDAR_TOP", "")
+    for _ in range(n_sweeps):
+        if not token:
+            return
+        check_sensor_records(nusc, token)
+        read_pcd_bin(nusc.get_sample_data_path(token))
+        token = nusc.get("sample_data", token)["prev"]
+
+
+def _check_numbers(nusc: NuScenes, table: str, record: dict[str, Any], key: str, size: int) -> None:
+    """``record[key]`` must hold ``size`` finite numbers (a 3x3 matrix for ``size`` 9); a
+    rotation must not be the zero quaternion."""
+    value = record.get(key)
+    try:
+        numbers = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        numbers = np.zeros(0)
+    shape = (3, 3) if size == 9 else (size,)
+    what = "a 3x3 matrix of finite numbers" if size == 9 else f"{size} finite numbers"
+    if numbers.shape != shape or not np.isfinite(numbers).all():
+        problem = f"must be {what}, got {repr(value)[:60]}"
+    elif key == "rotation" and not np.any(numbers):
+        problem = "is the zero quaternion (not a rotation)"
+    else:
+        return
+    raise InputError(
+        f"{_tables(nusc) / table}.json: record {record.get('token', '?')} {key!r} {problem}"
     )
 
 
