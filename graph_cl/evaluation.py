@@ -14,6 +14,9 @@ of ``shared.evaluation``.
   predictions, as sklearn's ``GridSearchCV`` scores a multilabel target); the test prediction is the
   argmax of the per-class probabilities. There is no validation split, and C is chosen on far
   fewer nodes per fold than the validation set of the random-split protocol gives.
+- Validation curve (``validation_curve``, read during training every ``trainer.eval_every``
+  epochs): the probe fit on the training nodes of the first random split with C = 1 and scored on
+  that split's validation nodes; the test nodes are never read.
 - Clustering: k-means NMI / ARI / accuracy (Hungarian-matched, the ACC of clustering papers) of
   the embeddings against the labels, and the same scores of a given partition (DeCA's
   communities, SCGC's DEC clusters).
@@ -45,7 +48,9 @@ class EvalConfig:
 
     ``random_splits``: number of 10/10/80 splits (0: off); ``public_split``: the data set's own
     masks; ``grace_protocol_splits``: number of splits of GRACE's evaluation script (0: off; the
-    Cora configs use 20); ``clustering``: k-means NMI / ARI; ``seed``: seed of every split.
+    Cora configs use 20); ``clustering``: k-means NMI / ARI; ``validation_curve``: record the
+    probe's validation accuracy during training (every ``trainer.eval_every`` epochs, as
+    ``val_accuracy`` in ``metrics.csv``); ``seed``: seed of every split.
     """
 
     random_splits: int = 20
@@ -54,6 +59,7 @@ class EvalConfig:
     public_split: bool = True
     grace_protocol_splits: int = 0
     clustering: bool = True
+    validation_curve: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -107,6 +113,17 @@ def _probe(
         seed=seed,
     )
     return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
+
+
+def validation_accuracy(embeddings: Tensor, labels: Tensor, cfg: EvalConfig) -> float:
+    """Accuracy on the validation nodes of the first random split of a probe fit on its training
+    nodes with C = 1 (one point of the validation curve; the test nodes are never read)."""
+    train, val, _ = random_splits(len(labels), 1, cfg.train_fraction, cfg.val_fraction, cfg.seed)[0]
+    emb = embeddings.detach().cpu()
+    scores = linear_probe(
+        emb[train], labels[train], emb[val], labels[val], c_grid=(1.0,), seed=cfg.seed
+    )
+    return scores["accuracy"]
 
 
 def probe_public_split(embeddings: Tensor, data: Data, seed: int = 0) -> dict[str, float]:

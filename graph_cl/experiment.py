@@ -23,7 +23,7 @@ from torch_geometric.data import Data
 
 from graph_cl.config import GraphExperiment
 from graph_cl.data import build_graph
-from graph_cl.evaluation import evaluate_embeddings
+from graph_cl.evaluation import evaluate_embeddings, validation_accuracy
 from graph_cl.gcool import GCooL
 from graph_cl.grace import GRACE
 from graph_cl.scgc import SCGC
@@ -97,7 +97,13 @@ def embed(method: GraphMethod, data: Data) -> tuple[Tensor, Tensor | None]:
 def run(exp: GraphExperiment) -> tuple[GraphMethod, dict[str, float]]:
     """Train ``exp``, evaluate it and write its run folder; returns the method and metrics."""
     data, method = build(exp)
-    result = Trainer(exp.trainer, method, experiment=exp).fit([data])
+
+    def validate() -> dict[str, float]:
+        embeddings, _ = embed(method, data)
+        return {"accuracy": validation_accuracy(embeddings, data.y.cpu(), exp.eval)}
+
+    curve = validate if exp.eval.validation_curve else None
+    result = Trainer(exp.trainer, method, experiment=exp).fit([data], curve)
     embeddings, communities = embed(method, data)
     metrics = evaluate_embeddings(embeddings, data, exp.eval, communities)
     times = [row["epoch_time_s"] for row in result.history if "epoch_time_s" in row]

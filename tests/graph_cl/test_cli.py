@@ -41,6 +41,18 @@ def test_pretrain_then_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert f"random_accuracy      {metrics['random_accuracy']:.4f}" in capsys.readouterr().out
 
 
+def test_validation_curve_is_written_every_eval_every_epochs(tmp_path: Path) -> None:
+    import csv
+
+    out = tmp_path / "curve"
+    overrides = ["trainer.epochs=4", "trainer.eval_every=2", "eval.validation_curve=true"]
+    assert main(["-q", "graph", "pretrain", *TINY, *overrides, f"trainer.out_dir={out}"]) == 0
+    with (out / "metrics.csv").open() as f:
+        rows = [r for r in csv.DictReader(f) if r["name"] == "val_accuracy"]
+    assert [int(r["epoch"]) for r in rows] == [2, 4]
+    assert all(0.0 <= float(r["value"]) <= 1.0 for r in rows)
+
+
 def test_unknown_key_and_missing_checkpoint_are_clear_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

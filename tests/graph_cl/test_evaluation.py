@@ -18,6 +18,7 @@ from graph_cl.evaluation import (
     probe_grace_protocol,
     probe_public_split,
     random_splits,
+    validation_accuracy,
 )
 
 
@@ -134,3 +135,21 @@ def test_public_split_with_several_masks_averages_them() -> None:
         probe_public_split(
             emb, Data(x=emb, y=y, train_mask=train, val_mask=val[:, :2], test_mask=test)
         )
+
+
+def test_validation_accuracy_reads_only_the_first_split_train_and_validation_nodes() -> None:
+    gen = torch.Generator().manual_seed(0)
+    y = torch.arange(200) % 4
+    emb = F.one_hot(y, 4).float() + 0.3 * torch.randn(200, 4, generator=gen)
+    cfg = EvalConfig(seed=3)
+    train, val, test = random_splits(200, 1, 0.1, 0.1, seed=3)[0]
+    acc = validation_accuracy(emb, y, cfg)
+    scrambled = y.clone()
+    scrambled[test] = (scrambled[test] + 1) % 4  # test labels never enter the curve
+    assert validation_accuracy(emb, scrambled, cfg) == acc
+    noisy = emb.clone()
+    noisy[test] = torch.randn(len(test), 4, generator=gen)  # nor do test embeddings
+    assert validation_accuracy(noisy, y, cfg) == acc
+    x = (emb - emb[train].mean(0)) / emb[train].std(0, unbiased=False)
+    clf = LogisticRegression(C=1.0, max_iter=1000).fit(x[train].numpy(), y[train].numpy())
+    assert acc == pytest.approx(float(np.mean(clf.predict(x[val].numpy()) == y[val].numpy())))
