@@ -1,7 +1,8 @@
-"""``contrast pointcloud``: make-synthetic, pretrain (PRC / SLidR / CALICO), finetune,
-evaluate, summarize, demo.
+"""``contrast pointcloud``: make-synthetic, pretrain (PRC / SLidR / CALICO), pretrain-image
+(SLidR's image teacher), finetune, evaluate, summarize, demo.
 
     contrast pointcloud make-synthetic --out runs/pointcloud/synthetic_nuscenes
+    contrast pointcloud pretrain-image --config configs/pointcloud/image_synthetic.yaml
     contrast pointcloud pretrain --config configs/pointcloud/calico_synthetic.yaml
     contrast pointcloud finetune --config configs/pointcloud/finetune_synthetic.yaml \\
         finetune.pretrained=runs/pointcloud/calico/pretrained.pt finetune.use_camera=true \\
@@ -52,6 +53,14 @@ def _pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pretrain_image(args: argparse.Namespace) -> int:
+    from pointcloud_cl.config import PointcloudExperiment
+    from pointcloud_cl.image_pretrain import pretrain_image
+
+    pretrain_image(load_experiment(PointcloudExperiment, args))
+    return 0
+
+
 def _finetune(args: argparse.Namespace) -> int:
     from pointcloud_cl.config import PointcloudExperiment
     from pointcloud_cl.experiment import finetune
@@ -90,6 +99,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     add_config_command(
         sub, "pretrain", "self-supervised pretraining: method=prc | slidr | calico", _pretrain
+    )
+    add_config_command(
+        sub,
+        "pretrain-image",
+        "SimCLR on the camera images: SLidR's image teacher (slidr.image_teacher=...)",
+        _pretrain_image,
     )
     add_config_command(
         sub, "finetune", "BEV segmentation + detection fine-tuning at label fractions", _finetune

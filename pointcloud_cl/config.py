@@ -94,7 +94,8 @@ class RADConfig:
 
 @dataclass
 class SLidRConfig:
-    """SLidR; ``image_teacher``: an :class:`ImageEncoder` state_dict (empty: frozen random init)."""
+    """SLidR; ``image_teacher``: an :class:`ImageEncoder` state_dict, e.g. the
+    ``image_encoder.pt`` of ``contrast pointcloud pretrain-image`` (empty: frozen random init)."""
 
     projection_dim: int = 64
     temperature: float = 0.07
@@ -103,6 +104,20 @@ class SLidRConfig:
     sigma: float = 3.0
     min_depth: float = 1.0
     image_teacher: str = ""
+
+
+@dataclass
+class ImagePretrainConfig:
+    """``pretrain-image`` (``pointcloud_cl.image_pretrain``): SimCLR on the train split's camera
+    images for SLidR's teacher (width ``model.image_width``, trained with ``trainer``).
+    ``batch_size`` counts images (two views each); ``crop_scale`` is MoCo v2's, ``jitter`` the
+    brightness / contrast / saturation strength."""
+
+    projection_dim: int = 64
+    temperature: float = 0.1
+    batch_size: int = 32
+    crop_scale: tuple[float, float] = (0.2, 1.0)
+    jitter: float = 0.4
 
 
 @dataclass
@@ -128,10 +143,12 @@ class PointcloudExperiment:
     prc: PRCConfig = field(default_factory=PRCConfig)
     rad: RADConfig = field(default_factory=RADConfig)
     slidr: SLidRConfig = field(default_factory=SLidRConfig)
+    image: ImagePretrainConfig = field(default_factory=ImagePretrainConfig)
     trainer: TrainerConfig = field(
         default_factory=lambda: TrainerConfig(epochs=4, lr=1e-3, out_dir="runs/pointcloud/pretrain")
     )
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
-    # PRC's scene-level point contrast (prc and calico) by name (`contrast objectives`), e.g.
-    # {name: dcl, temperature: 0.07}; empty keeps the paper's PointInfoNCE.
+    # The instance contrast by name (`contrast objectives`), e.g. {name: dcl, temperature: 0.07}:
+    # PRC's scene-level point contrast (prc and calico) or SLidR's superpixel contrast; empty
+    # keeps the paper's loss (PointInfoNCE / SLidR's InfoNCE).
     objective: dict[str, Any] = field(default_factory=dict)

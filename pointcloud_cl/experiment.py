@@ -145,17 +145,35 @@ def _prc(exp: PointcloudExperiment, train: FrameSet) -> tuple[PointRegionContras
     return method, BatchStream(len(train), exp.data.batch_size, batch)
 
 
+def load_image_teacher(teacher: ImageEncoder, path: str | Path) -> None:
+    """Load an ``ImageEncoder`` state dict (``pretrain-image``'s ``image_encoder.pt``) into
+    ``teacher``; a missing, unreadable or mis-sized file is one error naming it."""
+    if not Path(path).is_file():
+        raise InputError(f"slidr.image_teacher: {path} not found (see `pretrain-image`)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        teacher.load_state_dict(state)
+    except Exception as err:  # truncated, foreign, or another encoder width
+        raise CheckpointError(
+            f"slidr.image_teacher: {path} is not an image encoder of width "
+            f"{teacher.out_channels // 4} ({str(err).splitlines()[0]})"
+        ) from err
+    log.info("SLidR image teacher: %s (frozen)", path)
+
+
 def _slidr(exp: PointcloudExperiment, train: FrameSet) -> tuple[SLidR, BatchStream]:
     s = exp.slidr
     teacher = ImageEncoder(exp.model.image_width)
     if s.image_teacher:
-        teacher.load_state_dict(torch.load(s.image_teacher, map_location="cpu", weights_only=True))
+        load_image_teacher(teacher, s.image_teacher)
     else:
         log.warning(
             "slidr.image_teacher is empty: distilling from a frozen, randomly initialised "
             "image encoder"
         )
-    method = SLidR(lidar_encoder(exp), teacher, s.projection_dim, s.temperature)
+    method = SLidR(
+        lidar_encoder(exp), teacher, s.projection_dim, s.temperature, objective=exp.objective
+    )
     sp_cfg = SuperpixelConfig(s.n_segments, s.compactness, s.sigma)
 
     def batch(index: list[int], rng: np.random.Generator) -> SuperpixelPairs:
@@ -192,11 +210,6 @@ def _rad(
 def build(exp: PointcloudExperiment) -> tuple[FrameSet, Any, BatchStream]:
     """The train frames and the pretraining method ``exp.method`` names (CALICO: its PRC stage)
     with its batches, initialised from ``trainer.seed``."""
-    if exp.method == "slidr" and exp.objective:
-        raise InputError(
-            "objective: SLidR's superpixel distillation keeps its loss; objective.name applies "
-            "to PRC's scene-level point contrast (method=prc or calico)"
-        )
     nusc = open_data(exp)
     cameras = () if exp.method == "prc" else exp.data.cameras
     train = load_frames(nusc, exp, exp.data.train_split, cameras)

@@ -13,7 +13,9 @@ again, so |k_s|, |q_s| <= 1), and the loss is the InfoNCE over the S superpixels
     L = -(1/S) sum_s log( exp(<k_s, q_s> / t) / sum_{s'} exp(<k_s, q_s'> / t) ),   t = 0.07,
 
 i.e. ``shared.losses.info_nce(k, q, t, intra_view_negatives=False, symmetric=False,
-normalize=False)`` (:func:`superpixel_contrast`). The image backbone is a frozen teacher (kept
+normalize=False)`` (:func:`superpixel_contrast`). An ``objective:`` section (``contrast
+objectives``; any loss consuming two views, e.g. ``{name: dcl}``) replaces that InfoNCE on the
+same (k_s, q_s) pairs; the default is SLidR's. The image backbone is a frozen teacher (kept
 in eval mode); only its 1x1 projection "decoder", the 3D backbone and the 3D projection head are
 trained. As in SLidR's spconv/VoxelNet variant, point features are bilinearly read from the BEV
 feature map; unlike it, each point's feature is normalised after that read and our linear head
@@ -23,8 +25,9 @@ compression and reads the BEV map without normalising again).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,6 +42,11 @@ from pointcloud_cl.io import LidarFrame
 from pointcloud_cl.lidar_backbone import LidarBEVEncoder, sample_bev
 from pointcloud_cl.voxelize import VoxelGrid, Voxels, crop_to_range, voxelize_batch
 from shared.losses import info_nce
+from shared.losses.registry import build_objective, check_fits
+
+SUPERPIXEL_CONTRAST_PROVIDES = frozenset({"two_views"})
+"""What the superpixel contrast hands an objective: the S superpoint / superpixel embedding pairs
+of the batch (superpixels are re-cut every batch, so no per-sample indices)."""
 
 
 @dataclass(frozen=True)
@@ -148,12 +156,14 @@ def superpixel_contrast(
     pixel_superpixel: Tensor,
     n_superpixels: int,
     temperature: float = 0.07,
+    objective: Callable[[Tensor, Tensor], Tensor] | None = None,
 ) -> tuple[Tensor, Tensor]:
     """SLidR's superpixel InfoNCE (module docstring) and the number S of superpixels used.
 
     ``point_feats`` (P, d) are the paired points' features, ``pixel_feats`` (Q, d) every pixel's;
     ``point_superpixel`` (P,) / ``pixel_superpixel`` (Q,) their superpixel ids in
-    ``[0, n_superpixels)``. Superpixels without a point are left out.
+    ``[0, n_superpixels)``. Superpixels without a point are left out. ``objective(k, q)`` (a
+    built ``objective:`` section) replaces the InfoNCE when given; ``temperature`` is then unused.
 
     Example::
 
@@ -162,6 +172,8 @@ def superpixel_contrast(
     k, count = segment_mean(F.normalize(point_feats, dim=1), point_superpixel, n_superpixels)
     q, _ = segment_mean(F.normalize(pixel_feats, dim=1), pixel_superpixel, n_superpixels)
     used = count > 0
+    if objective is not None:
+        return objective(k[used], q[used]), used.sum()
     loss = info_nce(
         k[used],
         q[used],
@@ -174,7 +186,14 @@ def superpixel_contrast(
 
 
 class SLidR(nn.Module):
-    """Superpixel-driven 2D -> 3D distillation (module docstring has the loss)."""
+    """Superpixel-driven 2D -> 3D distillation (module docstring has the loss).
+
+    ``objective``: an ``objective:`` section (``shared.losses.registry``) replacing the
+    superpixel InfoNCE by another two-view loss; empty keeps SLidR's. One that does not fit is an
+    :class:`~shared.errors.InputError` naming those that do.
+
+        >>> SLidR(encoder, ImageEncoder(16), objective={"name": "dcl", "temperature": 0.07})
+    """
 
     def __init__(
         self,
@@ -182,8 +201,14 @@ class SLidR(nn.Module):
         image_teacher: ImageEncoder,
         projection_dim: int = 64,
         temperature: float = 0.07,
+        *,
+        objective: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        self.objective: nn.Module | None = None
+        if objective:
+            check_fits(objective, SUPERPIXEL_CONTRAST_PROVIDES, method="slidr superpixel contrast")
+            self.objective = build_objective(objective, dim=projection_dim)
         self.encoder = encoder
         self.point_head = nn.Linear(encoder.out_channels, projection_dim)
         self.image_teacher = image_teacher.requires_grad_(False).eval()
@@ -219,6 +244,7 @@ class SLidR(nn.Module):
             batch.superpixel.flatten(),
             int(batch.superpixel.max()) + 1,
             self.temperature,
+            self.objective,
         )
         return {"loss": loss, "superpixels": used.float()}
 
