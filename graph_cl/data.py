@@ -256,12 +256,14 @@ def load_dataset(
     if len(present) < len(files):
         build()  # the reader's own error names the missing file and where to download it
     tag = key + ("-" + "-".join(layers) if layers else "")
-    tensors = _unpack(cached_tensors(tag, root, files, cache_dir, lambda: _pack(build())))
+    cache = os.fspath(cache_dir)
+    tensors = _unpack(cached_tensors(tag, root, files, cache, lambda: _pack(build())))
     return validate_graph(Data(**tensors), source=source)
 
 
 def _flatten_layers(parts: dict[str, object]) -> dict[str, Tensor]:
     layers = parts.pop("edge_index_layers")
+    assert isinstance(layers, list)
     out = {k: v for k, v in parts.items() if isinstance(v, Tensor)}
     out.update({f"edge_index_{i}": e for i, e in enumerate(layers)})
     return out
@@ -277,16 +279,19 @@ def _pack(tensors: dict[str, Tensor]) -> dict[str, Tensor]:
 
 
 def _unpack(tensors: dict[str, Tensor]) -> dict[str, object]:
-    out: dict[str, object] = dict(tensors)
-    shape = tuple(int(s) for s in out.pop("x_shape"))
+    out: dict[str, object] = {}
+    parts = dict(tensors)
+    shape = tuple(int(s) for s in parts.pop("x_shape"))
     x = torch.zeros(shape, dtype=torch.float32)
-    indices, values = out.pop("x_indices"), out.pop("x_values")
+    indices, values = parts.pop("x_indices"), parts.pop("x_values")
     x[indices[0], indices[1]] = values
     out["x"] = x
-    layers = sorted(k for k in out if k.startswith("edge_index_"))
+    layers = sorted(k for k in parts if k.startswith("edge_index_"))
     if layers:
-        out["edge_index_layers"] = [out.pop(k) for k in layers]
-        out["edge_index"] = out["edge_index_layers"][0]
+        edge_layers = [parts.pop(k) for k in layers]
+        out["edge_index_layers"] = edge_layers
+        out["edge_index"] = edge_layers[0]
+    out.update(parts)
     return out
 
 

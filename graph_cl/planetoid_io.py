@@ -12,6 +12,8 @@ cannot run code. Every check names the file:
 - a missing file: error with the public URL (never an attempted download);
 - truncated or foreign bytes: error; row counts or widths that disagree between files: error;
 - a label row that is all zero or has several ones: error (PyG silently makes it class 0);
+- fewer than |y| + 500 rows in ``allx`` (no room for the public split's validation nodes): error
+  (PyG raises IndexError);
 - negative or out-of-range node ids in ``graph``, a non-integer line in ``test.index``: error;
 - CiteSeer's test ids skip 15 nodes that have no features or label (isolated in the citation
   graph): as in PyG they become zero rows with label 0, outside every split, with a warning.
@@ -79,6 +81,12 @@ def read_planetoid(folder: Path, name: str) -> dict[str, Tensor]:
             f"{len(tx)} rows"
         )
     lo = len(allx)
+    if len(y) + _NUM_VAL > lo:
+        raise InputError(
+            f"{paths['allx']}: {lo} rows, but the public split needs the {len(y)} training "
+            f"nodes of {paths['y'].name} and {_NUM_VAL} validation nodes after them in it; "
+            "the files are not a Planetoid data set (or are cut short)"
+        )
     if test_index.min() < lo:
         raise InputError(
             f"{paths['test.index']}: test id {int(test_index.min())} falls among the {lo} "

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 from torch_geometric.data import Data
+from torch_geometric.io import read_planetoid_data
+from torch_geometric.utils import coalesce
 
 from graph_cl.data import (
     GraphDataConfig,
@@ -16,6 +18,8 @@ from graph_cl.data import (
     stochastic_block_model,
     validate_graph,
 )
+from graph_cl.planetoid_io import read_planetoid
+from tests.graph_cl.fake_graph_files import PLANETOID_TEST_IDS, write_planetoid
 
 
 def _graph(edges: list[tuple[int, int]], n: int = 4) -> Data:
@@ -116,3 +120,17 @@ def test_cora_loads_without_writing_to_the_data_folder(data_dir: Path, tmp_path:
     ]
     assert sorted(os.listdir(root / "Cora")) == before  # the cache went to cache_dir
     assert list(tmp_path.rglob("*")), "no processed cache was written to cache_dir"
+
+
+def test_toy_planetoid_set_reads_as_pyg_reads_it(tmp_path: Path) -> None:
+    """Our reader against PyG's ``read_planetoid_data`` (torch_geometric 2.8.1, the reference the
+    real Cora also matches) on the toy set: same features, labels, public-split masks and
+    edges, with the test rows placed at the ids ``test.index`` lists."""
+    folder = write_planetoid(tmp_path / "raw")
+    ours, pyg = read_planetoid(folder, "cora"), read_planetoid_data(str(folder), "cora")
+    for key in ("x", "y", "train_mask", "val_mask", "test_mask"):
+        assert torch.equal(ours[key], pyg[key]), key
+    assert torch.equal(coalesce(ours["edge_index"]), coalesce(pyg.edge_index))
+    assert [int(ours[f"{s}_mask"].sum()) for s in ("train", "val", "test")] == [4, 500, 4]
+    assert ours["test_mask"].nonzero().flatten().tolist() == sorted(PLANETOID_TEST_IDS)
+    assert ours["y"].tolist() == [i % 3 for i in range(508)]
