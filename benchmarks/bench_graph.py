@@ -1,141 +1,321 @@
-"""Epoch time and peak memory of GRACE and gCooL (dense vs tiled InfoNCE) on Cora, and gCooL on a
-100k-node synthetic SBM. Each case runs in its own process so its peak resident memory
-(``ru_maxrss``) is its own. Prints a markdown table and writes ``benchmarks/results/graph.json``.
+"""Epoch time and memory of GRACE and gCooL (dense vs tiled contrast) on Cora, Amazon-Computers
+and Coauthor-CS, with the official GRACE code on Cora, alternated in one process.
 
-    CONTRAST_DATA=../shared/data OMP_NUM_THREADS=1 python benchmarks/bench_graph.py
-    python benchmarks/bench_graph.py --cases gcool-sbm100k-tiled --epochs 1
+Per data set every implementation is built first (same graph object, same seed) and runs one
+warm-up epoch (full graph, both views, forward + backward + Adam) watched by a dispatch mode that
+records the largest tensor any op produces, forward or backward: its shape and its size over N^2
+show whether the epoch builds an N x N matrix. Then ``--rounds`` rounds each run one epoch of
+every implementation in turn, so load drift on a shared machine hits all of them alike. Per
+implementation the table gives the median wall-clock and CPU seconds (``time.process_time``) per
+epoch, both as ratios to the reference row (``grace-tiled`` for GRACE-style rows, ``gcool-tiled``
+for gCooL), and the epoch's working set: the peak resident memory during the epoch above the
+resident memory just before it (the peak is reset through ``/proc/self/clear_refs`` before each
+epoch, so it is that epoch's own). The load average before and after is recorded.
 
-Without ``CONTRAST_DATA`` the Cora cases are skipped.
+Hyper-parameters are the shipped configs: ``grace_cora.yaml`` / ``gcool_cora.yaml`` on Cora,
+``gcool_{computers,cs}.yaml`` on the others (GRACE there takes the same encoder, views and
+temperature without the community terms). The official GRACE row (github.com/CRIPAC-DIG/GRACE,
+``model.py``; pass a checkout with ``--official-grace PATH``, it is never part of this repository)
+runs its ``Model.loss`` and its ``train()`` step on the same Cora graph with the official Cora
+settings; without the path the row is skipped. A dense contrast whose logit matrix would pass
+``--max-dense-gib`` (GRACE's N x 2N on Computers and CS: 1.4 and 2.5 GiB, each alive with several
+of its size) is skipped and listed instead of swapping a shared machine. ``sbm100k`` (a 100,000-node
+block model, one epoch takes minutes) runs only when named.
+
+    CONTRAST_DATA=../shared/data python benchmarks/bench_graph.py --data cora \\
+        --official-grace /tmp/GRACE
+    python benchmarks/bench_graph.py --data computers cs --rounds 3 \\
+        --out benchmarks/results/graph.json
+
+The table is printed; ``--out`` writes the JSON (the committed results change only when named).
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import dataclasses
+import gc
 import json
-import multiprocessing as mp
 import os
 import platform
-import resource
+import statistics
+import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results" / "graph.json"
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+from torch_geometric.data import Data
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from graph_cl.config import GraphExperiment  # noqa: E402
+from graph_cl.data import GraphDataConfig, build_graph  # noqa: E402
+from graph_cl.gcool import GCooL  # noqa: E402
+from graph_cl.grace import GRACE, GraceConfig  # noqa: E402
+from shared.config import load_config  # noqa: E402
+
+CONFIGS = {
+    "cora": ("grace_cora.yaml", "gcool_cora.yaml"),
+    "computers": ("gcool_computers.yaml", "gcool_computers.yaml"),
+    "cs": ("gcool_cs.yaml", "gcool_cs.yaml"),
+    "sbm100k": ("gcool_synthetic.yaml", "gcool_synthetic.yaml"),
+}
+DEFAULT_DATA = ["cora", "computers", "cs"]
+Epoch = Callable[[], float]
 
 
-@dataclass(frozen=True)
-class Case:
-    name: str
-    method: str
-    data: str
-    tiled: bool
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
 
 
-CASES = [
-    Case("grace-cora-dense", "grace", "cora", False),
-    Case("grace-cora-tiled", "grace", "cora", True),
-    Case("gcool-cora-dense", "gcool", "cora", False),
-    Case("gcool-cora-tiled", "gcool", "cora", True),
-    Case("gcool-sbm100k-tiled", "gcool", "sbm100k", True),
-]
+def _release_and_reset_peak() -> None:
+    """Return freed heap to the system and start a new peak-RSS window (Linux >= 4.0)."""
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    Path("/proc/self/clear_refs").write_text("5")
 
 
-def _run_case(case: Case, epochs: int, queue: mp.Queue) -> None:
-    import torch
+class LargestTensor(TorchDispatchMode):
+    """Records the largest tensor any op (forward or backward) produces while active."""
 
-    from graph_cl.data import GraphDataConfig, build_graph
-    from graph_cl.encoders import EncoderConfig
-    from graph_cl.gcool import GCooL, GCoolConfig
-    from graph_cl.grace import GRACE, GraceConfig
+    def __init__(self) -> None:
+        super().__init__()
+        self.numel = 0
+        self.shape: tuple[int, ...] = ()
+        self.op = ""
 
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        out = func(*args, **(kwargs or {}))
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor) and t.numel() > self.numel:
+                self.numel, self.shape, self.op = t.numel(), tuple(t.shape), str(func)
+        return out
+
+
+def _experiment(name: str) -> GraphExperiment:
+    return load_config(GraphExperiment, ROOT / "configs" / "graph" / name, [])
+
+
+def _data_config(data: str) -> GraphDataConfig:
+    exp = _experiment(CONFIGS[data][1])
+    if data == "sbm100k":
+        return dataclasses.replace(exp.data, sbm_nodes=100_000, sbm_blocks=10, sbm_feature_dim=64)
+    root = Path(os.environ.get("CONTRAST_DATA", ROOT.parent / "shared" / "data")) / "graph"
+    return dataclasses.replace(exp.data, root=str(root))
+
+
+def _ours(method: str, tiled: bool, data: str, graph: Data) -> Epoch:
+    grace_exp, gcool_exp = (_experiment(c) for c in CONFIGS[data])
     torch.manual_seed(0)
-    if case.data == "cora":
-        cfg = GraphDataConfig(
-            name="cora",
-            root=str(Path(os.environ["CONTRAST_DATA"]) / "graph"),
-            normalize_features=True,
+    model: GRACE | GCooL
+    if method == "gcool":
+        exp = gcool_exp
+        model = GCooL(graph.num_features, dataclasses.replace(exp.gcool, tiled=tiled))
+    else:
+        exp = grace_exp
+        base = exp.grace if exp.method == "grace" else exp.gcool
+        cfg = GraceConfig(
+            encoder=base.encoder, views=base.views, temperature=base.temperature, tiled=tiled
         )
-    else:
-        cfg = GraphDataConfig(sbm_nodes=100_000, sbm_blocks=10, sbm_feature_dim=64)
-    data = build_graph(cfg)
-    encoder = EncoderConfig(hidden_dim=256, out_dim=128, proj_dim=128)
-    if case.method == "grace":
-        method = GRACE(data.num_features, GraceConfig(encoder=encoder, tiled=case.tiled))
-    else:
-        method = GCooL(data.num_features, GCoolConfig(encoder=encoder, tiled=case.tiled))
-    opt = torch.optim.Adam(method.parameters(), lr=5e-4)
-    times = []
-    for _ in range(epochs):
-        start = time.perf_counter()
-        loss = method.training_step(data)["loss"]
-        opt.zero_grad()
+        model = GRACE(graph.num_features, cfg)
+    opt = torch.optim.Adam(
+        model.parameters(), lr=exp.trainer.lr, weight_decay=exp.trainer.weight_decay
+    )
+
+    def epoch() -> float:
+        model.train()
+        loss = model.training_step(graph)["loss"]
+        opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        times.append(time.perf_counter() - start)
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put(
-        {
-            "case": case.name,
-            "method": case.method,
-            "data": case.data,
-            "tiled": case.tiled,
-            "nodes": data.num_nodes,
-            "edges": int(data.edge_index.shape[1]),
-            "epochs": epochs,
-            "epoch_time_s": sum(times[1:] or times) / len(times[1:] or times),
-            "peak_rss_mib": round(peak_mib, 1),
-        }
+        opt.zero_grad(set_to_none=True)
+        return float(loss.detach())
+
+    return epoch
+
+
+def _official_grace(checkout: Path, graph: Data) -> Epoch:
+    """One step of the official ``train()`` (train.py) with the official Cora settings."""
+    import torch.nn.functional as F
+    from torch_geometric.nn import GCNConv
+    from torch_geometric.utils import dropout_edge
+
+    sys.path.insert(0, str(checkout))
+    from model import (  # type: ignore[import-not-found]  # official GRACE model.py
+        Encoder,
+        Model,
+        drop_feature,
     )
+
+    torch.manual_seed(0)
+    encoder = Encoder(graph.num_features, 128, F.relu, base_model=GCNConv, k=2)
+    model = Model(encoder, 128, 128, 0.4)
+    opt = torch.optim.Adam(model.parameters(), lr=0.0005, weight_decay=0.00001)
+
+    def epoch() -> float:
+        model.train()
+        opt.zero_grad()
+        # dropout_adj(edge_index, p)[0] of the official code, renamed in PyG 2.3
+        edge_index_1 = dropout_edge(graph.edge_index, p=0.2)[0]
+        edge_index_2 = dropout_edge(graph.edge_index, p=0.4)[0]
+        z1 = model(drop_feature(graph.x, 0.3), edge_index_1)
+        z2 = model(drop_feature(graph.x, 0.4), edge_index_2)
+        loss = model.loss(z1, z2, batch_size=0)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return float(loss.detach())
+
+    return epoch
+
+
+def dense_matrix_gib(method: str, nodes: int) -> float:
+    """Size of one logit matrix of the dense contrast (fp32): GRACE's NT-Xent with intra-view
+    negatives is N x 2N per direction, gCooL's cross-view InfoNCE N x N."""
+    return nodes * nodes * (2 if method == "grace" else 1) * 4 / 2**30
+
+
+def bench_data(
+    data: str, rounds: int, official: Path | None, max_dense_gib: float
+) -> tuple[list[dict], list[str]]:
+    graph = build_graph(_data_config(data))
+    impls: dict[str, Epoch] = {}
+    skipped = []
+    for method in ("grace", "gcool"):
+        for kind in ("dense", "tiled"):
+            gib = dense_matrix_gib(method, graph.num_nodes)
+            if kind == "dense" and gib > max_dense_gib:
+                skipped.append(
+                    f"{data} {method}-dense: one logit matrix is {gib:.1f} GiB "
+                    f"(> --max-dense-gib {max_dense_gib})"
+                )
+                continue
+            impls[f"{method}-{kind}"] = _ours(method, kind == "tiled", data, graph)
+    if data == "sbm100k":
+        impls = {"gcool-tiled": impls["gcool-tiled"]}
+    if data == "cora" and official is not None:
+        impls["official-grace"] = _official_grace(official, graph)
+    largest = {}
+    for name, epoch in impls.items():  # warm-up epoch, watched for its largest tensor
+        with LargestTensor() as watch:
+            epoch()
+        largest[name] = watch
+    samples: dict[str, list[tuple[float, float, float, float]]] = {k: [] for k in impls}
+    for round_index in range(rounds):
+        for name, epoch in impls.items():
+            _release_and_reset_peak()
+            before = _status_kib("VmRSS")
+            wall, cpu = time.perf_counter(), time.process_time()
+            loss = epoch()
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            peak = _status_kib("VmHWM")
+            samples[name].append((wall, cpu, (peak - before) / 1024, loss))
+            print(
+                f"{data} round {round_index + 1}/{rounds} {name}: {wall:.2f} s wall, "
+                f"{cpu:.2f} s CPU, +{(peak - before) / 1024:.0f} MiB, loss {loss:.4f}",
+                flush=True,
+            )
+    timed = samples
+    medians = {
+        k: (statistics.median(s[0] for s in v), statistics.median(s[1] for s in v))
+        for k, v in timed.items()
+    }
+    rows = []
+    for name, runs in samples.items():
+        reference = "gcool-tiled" if name.startswith("gcool") else "grace-tiled"
+        ref_wall, ref_cpu = medians.get(reference, medians[name])
+        wall, cpu = medians[name]
+        rows.append(
+            {
+                "data": data,
+                "impl": name,
+                "nodes": graph.num_nodes,
+                "edges": int(graph.edge_index.shape[1]),
+                "features": graph.num_features,
+                "timed_epochs": len(runs),
+                "wall_s": wall,
+                "cpu_s": cpu,
+                "reference": reference,
+                "wall_vs_reference": wall / ref_wall,
+                "cpu_vs_reference": cpu / ref_cpu,
+                "epoch_working_set_mib": max(s[2] for s in runs),
+                "largest_tensor_shape": list(largest[name].shape),
+                "largest_tensor_op": largest[name].op,
+                "largest_tensor_vs_n_squared": largest[name].numel / graph.num_nodes**2,
+                "losses": [s[3] for s in runs],
+            }
+        )
+    return rows, skipped
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", nargs="+", default=DEFAULT_DATA, choices=list(CONFIGS))
+    parser.add_argument("--rounds", type=int, default=2, help="timed rounds after the warm-up")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--official-grace", type=Path, help="checkout of CRIPAC-DIG/GRACE")
     parser.add_argument(
-        "--cases", nargs="+", default=[c.name for c in CASES], choices=[c.name for c in CASES]
+        "--max-dense-gib",
+        type=float,
+        default=1.3,
+        help="skip a dense contrast whose logit matrix is larger (default 1.3)",
     )
-    parser.add_argument("--epochs", type=int, default=3, help="timed epochs (first one excluded)")
+    parser.add_argument("--out", type=Path, help="write the JSON here (default: print only)")
     args = parser.parse_args()
-    have_cora = bool(os.environ.get("CONTRAST_DATA"))
-    ctx = mp.get_context("spawn")
-    rows = []
-    for case in (c for c in CASES if c.name in args.cases):
-        if case.data == "cora" and not have_cora:
-            print(f"skip {case.name}: CONTRAST_DATA is not set")
-            continue
-        queue = ctx.Queue()
-        epochs = 1 if case.data == "sbm100k" else args.epochs
-        proc = ctx.Process(target=_run_case, args=(case, epochs, queue))
-        proc.start()
-        proc.join()
-        if proc.exitcode != 0:
-            rows.append({"case": case.name, "error": f"exit code {proc.exitcode}"})
-            continue
-        rows.append(queue.get())
-    print("| case | nodes | edges | epoch time (s) | peak RSS (MiB) |")
-    print("|---|---|---|---|---|")
-    for r in rows:
-        if "error" in r:
-            print(f"| {r['case']} | - | - | {r['error']} | - |")
-        else:
-            print(
-                f"| {r['case']} | {r['nodes']} | {r['edges']} | {r['epoch_time_s']:.2f} | "
-                f"{r['peak_rss_mib']:.0f} |"
-            )
-    previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-    merged = {row["case"]: row for row in previous.get("rows", [])}
-    merged.update({row["case"]: row for row in rows})
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "machine": f"2-core CPU ({platform.processor() or platform.machine()}), shared",
-                "threads": os.environ.get("OMP_NUM_THREADS", "default"),
-                "date": time.strftime("%Y-%m-%d"),
-                "rows": list(merged.values()),
-            },
-            indent=2,
+    torch.set_num_threads(args.threads)
+    if args.official_grace is not None and not (args.official_grace / "model.py").is_file():
+        parser.error(f"--official-grace {args.official_grace}: no model.py there")
+    if args.official_grace is None:
+        print("skip official-grace: no --official-grace PATH")
+    load_before = os.getloadavg()
+    rows, skipped = [], []
+    for data in args.data:
+        data_rows, data_skipped = bench_data(
+            data, args.rounds, args.official_grace, args.max_dense_gib
         )
+        rows += data_rows
+        skipped += data_skipped
+    load_after = os.getloadavg()
+    print(f"\nload average before {load_before}, after {load_after}; {args.threads} thread(s)")
+    print(
+        "| data | impl | nodes | edges | features | s / epoch (wall) | s / epoch (CPU) | "
+        "wall / ref | CPU / ref | epoch working set (MiB) | largest tensor | / N^2 |"
     )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        shape = " x ".join(f"{n:,}" for n in r["largest_tensor_shape"])
+        print(
+            f"| {r['data']} | {r['impl']} | {r['nodes']:,} | {r['edges']:,} | {r['features']:,} "
+            f"| {r['wall_s']:.2f} | {r['cpu_s']:.2f} | {r['wall_vs_reference']:.2f} | "
+            f"{r['cpu_vs_reference']:.2f} | {r['epoch_working_set_mib']:.0f} | {shape} | "
+            f"{r['largest_tensor_vs_n_squared']:.3f} |"
+        )
+    for line in skipped:
+        print(f"skipped {line}")
+    if args.out:
+        report = {
+            "benchmark": "graph epoch time and working set, implementations alternated",
+            "date": time.strftime("%Y-%m-%d"),
+            "machine": f"2-core CPU ({platform.machine()}), shared",
+            "torch": torch.__version__,
+            "threads": args.threads,
+            "rounds": args.rounds,
+            "load_before": load_before,
+            "load_after": load_after,
+            "rows": rows,
+            "skipped": skipped,
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
