@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from shared.losses import _checks as checks
 from shared.losses._checks import check_embeddings, check_pair, check_same_dim, check_temperature
 
 
@@ -115,8 +116,7 @@ def weighted_info_nce(
         positive_form: "out" averages the per-positive log-probabilities (weights p / sum_j p);
             "in" takes the log of the weighted positive mass (see the module docstring).
     """
-    if positive_form not in ("out", "in"):
-        raise ValueError(f"positive_form must be 'out' or 'in', got {positive_form!r}")
+    _check_positive_form(positive_form)
     check_embeddings("anchor", anchor, min_rows=1)
     check_embeddings("candidates", candidates, min_rows=1)
     check_same_dim("anchor", anchor, "candidates", candidates)
@@ -130,7 +130,7 @@ def weighted_info_nce(
         raise ValueError(f"neg_weight must have shape {shape}, got {tuple(neg_weight.shape)}")
     pos_weight = pos_weight.to(anchor.dtype)
     neg_weight = neg_weight.to(anchor.dtype)
-    if (pos_weight < 0).any() or (neg_weight < 0).any():
+    if checks.CHECK_VALUES and ((pos_weight < 0).any() or (neg_weight < 0).any()):
         raise ValueError("pos_weight and neg_weight must be non-negative")
     if normalize:
         anchor, candidates = F.normalize(anchor, dim=1), F.normalize(candidates, dim=1)
@@ -138,18 +138,23 @@ def weighted_info_nce(
     logits = anchor @ candidates.T / temperature
     is_pos = pos_weight > 0
     denom_weight = torch.where(is_pos, torch.ones_like(neg_weight), neg_weight)
-    log_denom = torch.logsumexp(logits + torch.log(denom_weight), dim=1, keepdim=True)
+    log_denom = torch.logsumexp(logits + torch.log(denom_weight), dim=1)
     pos_total = pos_weight.sum(dim=1)
     has_pos = pos_total > 0
-    if not has_pos.any():
+    if checks.CHECK_VALUES and not has_pos.any():
         raise ValueError("no anchor has a positive (pos_weight is all zero)")
+    # Rows without a positive are masked out arithmetically, not indexed away: x[mask] has a
+    # data-dependent size, a host read on an accelerator. No positive anywhere gives 0 / 0 = NaN.
     if positive_form == "in":
-        # rows without a positive are dropped before the logsumexp (all -inf would give NaN grads)
-        log_pos = torch.logsumexp((logits + torch.log(pos_weight))[has_pos], dim=1)
-        return (log_denom.squeeze(1)[has_pos] - log_pos).mean()
-    log_prob = torch.where(is_pos, logits - log_denom, torch.zeros_like(logits))
-    per_anchor = -(pos_weight * log_prob).sum(dim=1)[has_pos] / pos_total[has_pos]
-    return per_anchor.mean()
+        # those rows get weight 1 inside the logsumexp (all -inf would give NaN gradients)
+        safe_pos = torch.where(has_pos[:, None], pos_weight, torch.ones_like(pos_weight))
+        per_anchor = log_denom - torch.logsumexp(logits + torch.log(safe_pos), dim=1)
+    else:
+        log_prob = torch.where(is_pos, logits - log_denom[:, None], torch.zeros_like(logits))
+        safe_total = torch.where(has_pos, pos_total, torch.ones_like(pos_total))
+        per_anchor = -(pos_weight * log_prob).sum(dim=1) / safe_total
+    masked = torch.where(has_pos, per_anchor, torch.zeros_like(per_anchor))
+    return masked.sum() / has_pos.sum()
 
 
 class InfoNCE(nn.Module):
@@ -186,13 +191,26 @@ class InfoNCE(nn.Module):
 
 
 class WeightedInfoNCE(nn.Module):
-    """Module form of :func:`weighted_info_nce`."""
+    """Module form of :func:`weighted_info_nce`.
 
-    def __init__(self, temperature: float = 0.1, *, normalize: bool = True) -> None:
+    Example:
+        >>> loss_fn = WeightedInfoNCE(0.1, positive_form="in")
+        >>> loss = loss_fn(torch.randn(8, 16), torch.randn(8, 16), torch.eye(8))
+    """
+
+    def __init__(
+        self,
+        temperature: float = 0.1,
+        *,
+        normalize: bool = True,
+        positive_form: Literal["out", "in"] = "out",
+    ) -> None:
         super().__init__()
         check_temperature(temperature)
+        _check_positive_form(positive_form)
         self.temperature = temperature
         self.normalize = normalize
+        self.positive_form = positive_form
 
     def forward(
         self,
@@ -202,5 +220,19 @@ class WeightedInfoNCE(nn.Module):
         neg_weight: Tensor | None = None,
     ) -> Tensor:
         return weighted_info_nce(
-            anchor, candidates, pos_weight, neg_weight, self.temperature, normalize=self.normalize
+            anchor,
+            candidates,
+            pos_weight,
+            neg_weight,
+            self.temperature,
+            normalize=self.normalize,
+            positive_form=self.positive_form,
         )
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}, positive_form={self.positive_form!r}"
+
+
+def _check_positive_form(positive_form: str) -> None:
+    if positive_form not in ("out", "in"):
+        raise ValueError(f"positive_form must be 'out' or 'in', got {positive_form!r}")

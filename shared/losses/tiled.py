@@ -5,32 +5,53 @@ The dense loss builds the (N, 2N) logits of each direction (the 2N x 2N similari
 s_ab = <Z_a, Z_b> / t and the key set K(a) of anchor a (every row but a itself for NT-Xent; the
 other view's rows for the CLIP form; plus the extra negatives E),
 
-    loss = mean_{anchors a} LSE_a - mean_i <z1_i, z2_i> / t,   LSE_a = log sum_{b in K(a)} exp(s_ab)
+    loss = mean_{anchors a} (LSE_a - s_a,pos),   LSE_a = log sum_{b in K(a)} exp(s_ab)
 
-(with ``symmetric=True`` the anchors are all 2N rows, which is 0.5 * (L_{1->2} + L_{2->1})).
-The positive term is an O(N d) row-wise dot product left to autograd; the LSE term is a custom
-:class:`torch.autograd.Function` that walks (block_size x block_size) tiles of the similarity
-matrix and keeps only running per-anchor sums, the streaming log-sum-exp of FlashAttention
-(Dao et al. 2022, "FlashAttention: Fast and Memory-Efficient Exact Attention with IO-Awareness";
-Milakov & Gimelshein 2018, "Online normalizer calculation for softmax"). Its backward recomputes
-each tile from the saved embeddings and LSE values: with upstream gradient g,
+with s_a,pos the logit of a's other view (with ``symmetric=True`` the anchors are all 2N rows,
+which is 0.5 * (L_{1->2} + L_{2->1})). (..., N, d) inputs are independent problems, averaged.
+The LSE term is a custom :class:`torch.autograd.Function` that walks (block_size x block_size)
+tiles of the similarity matrix and keeps only running per-anchor sums, the streaming log-sum-exp
+of FlashAttention (Dao et al. 2022, "FlashAttention: Fast and Memory-Efficient Exact Attention
+with IO-Awareness"; Milakov & Gimelshein 2018, "Online normalizer calculation for softmax").
+With upstream gradient g,
 
     dLSE_a / ds_ab = P_ab = exp(s_ab - LSE_a),
     dZ_a = (1/t) sum_b G_ab Z_b,   dZ_b = (1/t) sum_a G_ab Z_a,
 
 G_ab = g_a P_ab (+ g_b P_ba when b is an anchor too). The Gram matrix of Z is symmetric, so one
 tile s_IJ serves the rows of block I and, transposed, the rows of block J: only tiles with I <= J
-are computed, half the matrix products of the dense loss. Memory: the saved (2N + M, d) keys, the
-(R,) LSE values and one tile, O(N d + block_size^2).
+are computed, half the matrix products of the dense loss. The forward keeps its tiles for the
+backward while they fit in ``cache_bytes`` (1 GiB by default: every tile up to 2 x 8192 rows in
+fp32) and recomputes the others from the saved embeddings, so memory is O(N d + block_size^2)
+plus that cache.
 
-Two numerically exact schedules:
+The loss value is the mean of the per-anchor differences LSE_a - s_a,pos, where s_a,pos is read
+from the very tile entry the LSE saw: both terms are near 1/t, and differencing them row by row
+(not lse.mean() - positive.mean(), and not against a separately rounded dot product) keeps the
+fp32 value as accurate as the dense cross-entropy (1e-7 at t = 0.01 instead of 2e-6). The
+gradient of the positive term is left to autograd (an O(N d) row-wise product).
 
-* bounded: when B = max_a |Z_a|^2 / t <= 40 (fp32; 300 in fp64), every |s_ab| <= B by
-  Cauchy-Schwarz, so exp(s_ab) neither overflows nor loses precision and no running maximum is
-  needed: one exp per tile entry in the forward and one in the backward, where
-  G_ab = exp(s_ab) (w_a + w_b), w_a = g_a exp(-LSE_a). This covers cosine similarity at t >= 0.025.
-* online: otherwise (t = 0.01, unnormalised embeddings) each tile keeps the running row (and
-  column) maxima of the online log-sum-exp and the backward uses exp(s_ab - LSE_a) directly.
+Two numerically exact schedules; neither reads a value back from the device:
+
+* bounded: for L2-normalised rows (``normalize=True``) |s_ab| <= B = 1/t by Cauchy-Schwarz; when
+  B <= 40 (fp32; 300 in fp64; t >= 0.025 in fp32) exp(s_ab) neither overflows nor loses precision
+  and no running maximum is needed: one exp per tile entry in the forward and none in the
+  backward (the kept tile already holds exp(s_ab)), G_ab = exp(s_ab) (w_a + w_b),
+  w_a = g_a exp(-LSE_a).
+* online: otherwise (t < 0.025, unnormalised embeddings) each tile keeps the running row (and
+  column) maxima of the online log-sum-exp, and the backward uses exp(s_ab - LSE_a) directly:
+  two exps per tile entry in the forward and two in the backward. Every exp argument is clamped
+  at -87 (fp32; -708 in fp64): below that exp's result is not a normal number, torch's exp takes
+  a slow path (measured in fp32: 3.6 ns per element at -80, 42 ns at -100, 16 ns at -200; at
+  t = 0.01 on clustered or aligned embeddings most arguments lie there), and the clamped terms
+  are below the rounding of the sums they join, so values and gradients are unchanged.
+
+Where the time goes (2 x 8192 x 128, fp32, one thread; docs/RESULTS.md 1.2): the matrix
+products are 12 N^2 d FLOPs (4 N^2 d forward, 8 N^2 d backward; 103 GFLOP), the bound the
+benchmark measures as the same products alone. Each exp and each elementwise pass over the 2 N^2
+tile entries adds a few percent: the bounded schedule runs one exp pass and ~5 light passes, the
+online one four exp passes and ~12 passes, hence its extra time at t = 0.01. Python overhead is
+one loop iteration per tile pair (136 at N = 8192, block_size = 1024).
 
 Half-precision inputs (fp16 / bf16) are computed in fp32 and the loss is returned in fp32; autocast
 is disabled inside the tiles. The code is device-agnostic (CPU and CUDA).
@@ -45,7 +66,7 @@ batch.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -56,6 +77,11 @@ from shared.losses._checks import check_embeddings, check_pair, check_same_dim, 
 # Largest |s_ab| for which the bounded schedule is exact: exp(+-B) and exp(-LSE) stay far inside
 # the normal range (fp32: e^88, fp64: e^709) even for 10^6 keys.
 _BOUNDED_LIMIT = {torch.float32: 40.0, torch.float64: 300.0}
+# exp(x) for x below this is no longer a normal number and torch's exp takes a slow path (10x on
+# x86 fp32); exp(floor) is below the rounding of any sum it joins, so clamping there is exact.
+_EXP_FLOOR = {torch.float32: -87.0, torch.float64: -708.0}
+# Forward tiles kept for the backward (instead of recomputing them) up to this many bytes.
+DEFAULT_CACHE_BYTES = 2**30
 # A view label no key shares: extra negatives are keys of every anchor in both loss forms.
 _EXTRA_VIEW = -1
 
@@ -104,22 +130,31 @@ class _TiledLogSumExp(torch.autograd.Function):
     """LSE_a over the allowed keys of every anchor row, tile by tile (see the module docstring)."""
 
     @staticmethod
-    def forward(ctx, keys: Tensor, tiles: list[_Tile], n_anchors: int, intra: bool, inv_t: float):
+    def forward(
+        ctx: Any,
+        keys: Tensor,
+        tiles: list[_Tile],
+        n_anchors: int,
+        intra: bool,
+        inv_t: float,
+        bounded: bool,
+        cache_bytes: int,
+        positive_offset: int,
+    ) -> tuple[Tensor, Tensor]:
         pairs = _tile_pairs(tiles, intra)
-        bound = keys.pow(2).sum(1).max().item() * inv_t
-        bounded = bound <= _BOUNDED_LIMIT[keys.dtype]
+        cache = _TileCache(cache_bytes)
+        positives = _Positives(keys, positive_offset)
         with torch.autocast(keys.device.type, enabled=False):
             scaled = keys * inv_t
-            if bounded:
-                lse = _bounded_forward(keys, scaled, pairs, n_anchors)
-            else:
-                lse = _online_forward(keys, scaled, pairs, n_anchors)
+            forward = _bounded_forward if bounded else _online_forward
+            lse = forward(keys, scaled, pairs, n_anchors, cache, positives)
         ctx.save_for_backward(keys, lse)
-        ctx.pairs, ctx.bounded, ctx.inv_t = pairs, bounded, inv_t
-        return lse
+        ctx.pairs, ctx.bounded, ctx.inv_t, ctx.cache = pairs, bounded, inv_t, cache
+        ctx.mark_non_differentiable(positives.logits)
+        return lse, positives.logits
 
     @staticmethod
-    def backward(ctx, grad_lse: Tensor):
+    def backward(ctx: Any, grad_lse: Tensor, _: Tensor) -> tuple[Tensor | None, ...]:
         if torch.is_grad_enabled():
             raise RuntimeError(
                 "tiled_info_nce does not support double backward (create_graph=True); "
@@ -128,110 +163,193 @@ class _TiledLogSumExp(torch.autograd.Function):
         keys, lse = ctx.saved_tensors
         with torch.autocast(keys.device.type, enabled=False):
             grad_lse = grad_lse.to(keys.dtype)
-            if ctx.bounded:
-                grad = _bounded_backward(keys, lse, grad_lse, ctx.pairs, ctx.inv_t)
-            else:
-                grad = _online_backward(keys, lse, grad_lse, ctx.pairs, ctx.inv_t)
-        return grad, None, None, None, None
+            backward = _bounded_backward if ctx.bounded else _online_backward
+            grad = backward(keys, lse, grad_lse, ctx.pairs, ctx.inv_t, ctx.cache)
+        return grad, None, None, None, None, None, None, None
 
 
-def _bounded_forward(keys: Tensor, scaled: Tensor, pairs: list, n_anchors: int) -> Tensor:
+class _Positives:
+    """s_{i, i + offset}, read from the forward's own tiles (offset 0: none are read).
+
+    The loss subtracts these from LSE_a; taken from the same matrix products as the LSE, they
+    cancel as exactly as in the dense cross-entropy (a separately computed dot product differs
+    from the tile's entry by rounding, 1e-6 at 1 / t = 100 in fp32).
+    """
+
+    def __init__(self, keys: Tensor, offset: int) -> None:
+        self.offset = offset
+        self.logits = keys.new_zeros(offset)
+
+    def take(self, ti: _Tile, tj: _Tile, logits: Tensor) -> None:
+        start = max(ti.start, tj.start - self.offset)
+        stop = min(ti.stop, tj.stop - self.offset, self.offset)
+        if start < stop:
+            cols = start + self.offset - tj.start
+            block = logits[start - ti.start : stop - ti.start, cols : cols + stop - start]
+            self.logits[start:stop] = block.diagonal()
+
+
+class _TileCache:
+    """Forward tiles kept for the backward while they fit in ``budget`` bytes (0: keep none)."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.tiles: dict[int, Tensor] = {}
+
+    def keep(self, k: int, tile: Tensor) -> None:
+        size = tile.numel() * tile.element_size()
+        if size <= self.budget:
+            self.tiles[k] = tile
+            self.budget -= size
+
+    def get(self, k: int) -> Tensor | None:
+        return self.tiles.get(k)
+
+
+def _similarity(scaled: Tensor, keys: Tensor, ti: _Tile, tj: _Tile) -> Tensor:
+    """s_IJ: the (I, J) tile of the scaled Gram matrix (self-pairs -inf on a diagonal tile)."""
+    tile = torch.mm(scaled[ti.start : ti.stop], keys[tj.start : tj.stop].T)
+    if ti is tj:
+        tile.fill_diagonal_(float("-inf"))
+    return tile
+
+
+def _bounded_forward(
+    keys: Tensor,
+    scaled: Tensor,
+    pairs: list,
+    n_anchors: int,
+    cache: _TileCache,
+    positives: _Positives,
+) -> Tensor:
     sums = keys.new_zeros(n_anchors)
-    for ti, tj, row, col in pairs:
-        tile = torch.mm(scaled[ti.start : ti.stop], keys[tj.start : tj.stop].T).exp_()
+    for k, (ti, tj, row, col) in enumerate(pairs):
+        tile = torch.mm(scaled[ti.start : ti.stop], keys[tj.start : tj.stop].T)
+        positives.take(ti, tj, tile)
+        tile.exp_()
         if ti is tj:
             tile.fill_diagonal_(0.0)
         if row:
             sums[ti.out : ti.out + ti.stop - ti.start] += tile.sum(1)
         if col:
             sums[tj.out : tj.out + tj.stop - tj.start] += tile.sum(0)
+        cache.keep(k, tile)
     return sums.log_()
 
 
-def _merge(m: Tensor, s: Tensor, tile_max: Tensor, tile_sum: Tensor) -> None:
+def _merge(m: Tensor, s: Tensor, tile_max: Tensor, tile_sum: Tensor, floor: float) -> None:
     """In place: (m, s) <- running max and sum of exp(. - m) after adding a tile's (max, sum)."""
     new_m = torch.maximum(m, tile_max)
-    s.mul_((m - new_m).exp_()).add_(tile_sum * (tile_max - new_m).exp_())
+    s.mul_((m - new_m).clamp_min_(floor).exp_())
+    s.add_(tile_sum * (tile_max - new_m).clamp_min_(floor).exp_())
     m.copy_(new_m)
 
 
-def _online_forward(keys: Tensor, scaled: Tensor, pairs: list, n_anchors: int) -> Tensor:
+def _shifted_exp(tile: Tensor, shift: Tensor, floor: float, diagonal: bool) -> Tensor:
+    """exp(tile - shift) with the exponent clamped at ``floor`` (where exp leaves the normal range
+    and runs its slow path; the clamped terms are below the sum's rounding), self-pairs 0."""
+    out = torch.sub(tile, shift).clamp_min_(floor).exp_()
+    if diagonal:
+        out.fill_diagonal_(0.0)
+    return out
+
+
+def _online_forward(
+    keys: Tensor,
+    scaled: Tensor,
+    pairs: list,
+    n_anchors: int,
+    cache: _TileCache,
+    positives: _Positives,
+) -> Tensor:
     lowest = torch.finfo(keys.dtype).min  # finite, so a fully masked 1 x 1 tile gives 0, not NaN
+    floor = _EXP_FLOOR[keys.dtype]
     m = keys.new_full((n_anchors,), lowest)
     s = keys.new_zeros(n_anchors)
-    for ti, tj, row, col in pairs:
-        tile = torch.mm(scaled[ti.start : ti.stop], keys[tj.start : tj.stop].T)
-        if ti is tj:
-            tile.fill_diagonal_(float("-inf"))
+    for k, (ti, tj, row, col) in enumerate(pairs):
+        tile = _similarity(scaled, keys, ti, tj)
+        positives.take(ti, tj, tile)
         if row:
             o = slice(ti.out, ti.out + ti.stop - ti.start)
             tile_max = tile.amax(1).clamp_min_(lowest)
-            _merge(m[o], s[o], tile_max, (tile - tile_max[:, None]).exp_().sum(1))
+            e = _shifted_exp(tile, tile_max[:, None], floor, ti is tj)
+            _merge(m[o], s[o], tile_max, e.sum(1), floor)
         if col:
             o = slice(tj.out, tj.out + tj.stop - tj.start)
             tile_max = tile.amax(0).clamp_min_(lowest)
-            _merge(m[o], s[o], tile_max, (tile - tile_max[None, :]).exp_().sum(0))
+            e = _shifted_exp(tile, tile_max, floor, False)
+            _merge(m[o], s[o], tile_max, e.sum(0), floor)
+        cache.keep(k, tile)
     return m + s.log()
 
 
 def _bounded_backward(
-    keys: Tensor, lse: Tensor, grad_lse: Tensor, pairs: list, inv_t: float
+    keys: Tensor, lse: Tensor, grad_lse: Tensor, pairs: list, inv_t: float, cache: _TileCache
 ) -> Tensor:
     grad = torch.zeros_like(keys)
-    scale = grad_lse.abs().max()
-    if scale == 0:
-        return grad
-    w = grad_lse / scale * torch.exp(-lse)  # G_ab = exp(s_ab) (w_a + w_b); |g / scale| <= 1
+    # G_ab = exp(s_ab) (w_a + w_b) with |g / scale| <= 1, so w stays in range; a tensor, not a read
+    scale = grad_lse.abs().amax().clamp_min(torch.finfo(keys.dtype).tiny)
+    w = grad_lse / scale * torch.exp(-lse)
     scaled = keys * inv_t
-    for ti, tj, row, col in pairs:
+    for k, (ti, tj, row, col) in enumerate(pairs):
         zi, zj = keys[ti.start : ti.stop], keys[tj.start : tj.stop]
-        tile = torch.mm(scaled[ti.start : ti.stop], zj.T).exp_()
-        if ti is tj:
-            tile.fill_diagonal_(0.0)
-        wi = w[ti.out : ti.out + ti.stop - ti.start] if row else None
-        wj = w[tj.out : tj.out + tj.stop - tj.start] if col else None
-        if wi is not None and wj is not None:
-            g = tile * wj[None, :]
-            g.addcmul_(tile, wi[:, None])
-        elif wi is not None:
-            g = tile.mul_(wi[:, None])
-        else:
-            g = tile.mul_(wj[None, :])
+        tile = cache.get(k)
+        if tile is None:
+            tile = torch.mm(scaled[ti.start : ti.stop], zj.T).exp_()
+            if ti is tj:
+                tile.fill_diagonal_(0.0)
+        weights = []  # G_ab = exp(s_ab) (w_a [a is an anchor] + w_b [b is an anchor])
+        if row:
+            weights.append(w[ti.out : ti.out + ti.stop - ti.start, None])
+        if col:
+            weights.append(w[None, tj.out : tj.out + tj.stop - tj.start])
+        g = tile * weights[0]
+        if len(weights) == 2:
+            g.addcmul_(tile, weights[1])
         grad[ti.start : ti.stop].addmm_(g, zj)
         grad[tj.start : tj.stop].addmm_(g.T, zi)
     return grad.mul_(scale * inv_t)
 
 
 def _online_backward(
-    keys: Tensor, lse: Tensor, grad_lse: Tensor, pairs: list, inv_t: float
+    keys: Tensor, lse: Tensor, grad_lse: Tensor, pairs: list, inv_t: float, cache: _TileCache
 ) -> Tensor:
     grad = torch.zeros_like(keys)
     scaled = keys * inv_t
-    for ti, tj, row, col in pairs:
+    floor = _EXP_FLOOR[keys.dtype]
+    for k, (ti, tj, row, col) in enumerate(pairs):
         zi, zj = keys[ti.start : ti.stop], keys[tj.start : tj.stop]
-        tile = torch.mm(scaled[ti.start : ti.stop], zj.T)
-        if ti is tj:
-            tile.fill_diagonal_(float("-inf"))
-        g = torch.zeros_like(tile)
+        tile = cache.get(k)
+        if tile is None:
+            tile = _similarity(scaled, keys, ti, tj)
+        parts = []  # G_ab = g_a P_ab (rows are anchors) + g_b P_ba (columns are anchors)
         if row:
             o = slice(ti.out, ti.out + ti.stop - ti.start)
-            g.addcmul_((tile - lse[o, None]).exp_(), grad_lse[o, None])
+            parts.append(_shifted_exp(tile, lse[o, None], floor, ti is tj).mul_(grad_lse[o, None]))
         if col:
             o = slice(tj.out, tj.out + tj.stop - tj.start)
-            g.addcmul_((tile - lse[None, o]).exp_(), grad_lse[None, o])
+            parts.append(_shifted_exp(tile, lse[None, o], floor, False).mul_(grad_lse[None, o]))
+        g = parts[0] if len(parts) == 1 else parts[0].add_(parts[1])
         grad[ti.start : ti.stop].addmm_(g, zj)
         grad[tj.start : tj.stop].addmm_(g.T, zi)
     return grad.mul_(inv_t)
 
 
 def prepare_views(
-    z1: Tensor, z2: Tensor, temperature: float, extra_negatives: Tensor | None, normalize: bool
+    z1: Tensor,
+    z2: Tensor,
+    temperature: float,
+    extra_negatives: Tensor | None,
+    normalize: bool,
+    *,
+    batched: bool = False,
 ) -> tuple[Tensor, Tensor, Tensor | None]:
     """Check the inputs of an InfoNCE call; return them in the compute dtype, normalised if asked.
 
-    The compute dtype is fp64 if any input is fp64, else fp32 (fp16 / bf16 are upcast).
+    The compute dtype is fp64 if any input is fp64, else fp32 (fp16 / bf16 are upcast). With
+    ``batched`` the views may be (..., N, d); ``extra_negatives`` is always (M, d).
     """
-    check_pair("z1", z1, "z2", z2)
+    check_pair("z1", z1, "z2", z2, batched=batched)
     check_temperature(temperature)
     tensors = [z1, z2]
     if extra_negatives is not None:
@@ -243,13 +361,13 @@ def prepare_views(
         dtype = torch.promote_types(dtype, x.dtype)
     tensors = [x.to(dtype) for x in tensors]
     if normalize:
-        tensors = [F.normalize(x, dim=1) for x in tensors]
+        tensors = [F.normalize(x, dim=-1) for x in tensors]
     return tensors[0], tensors[1], tensors[2] if extra_negatives is not None else None
 
 
-def _check_block_size(block_size: int) -> None:
-    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
-        raise ValueError(f"block_size must be a positive int, got {block_size!r}")
+def _check_size(name: str, value: int, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
 
 
 def tiled_anchor_logsumexp(
@@ -260,6 +378,8 @@ def tiled_anchor_logsumexp(
     intra_view_negatives: bool,
     extra_negatives: Tensor | None = None,
     block_size: int = 1024,
+    max_sq_norm: float | None = None,
+    cache_bytes: int = DEFAULT_CACHE_BYTES,
 ) -> Tensor:
     """Streaming LSE_a = log sum_{b in K(a)} exp(<k_a, k_b> / t) for every anchor row of ``keys``.
 
@@ -275,13 +395,46 @@ def tiled_anchor_logsumexp(
         temperature: t > 0.
         intra_view_negatives: keep same-view keys (NT-Xent) or not (CLIP / MoCo form).
         extra_negatives: optional (M, d) keys shared by every anchor, same dtype as ``keys``.
-        block_size: tile side; memory is O(K d + block_size^2).
+        block_size: tile side; memory is O(K d + block_size^2) plus the tile cache.
+        max_sq_norm: a bound the caller knows on every row's squared norm (1 for L2-normalised
+            rows). It selects the bounded schedule when max_sq_norm / t is small enough; None
+            selects the online schedule (the bound is not read from the device: no host sync).
+        cache_bytes: forward tiles kept for the backward, up to this many bytes (0: recompute
+            every tile in the backward, O(K d) memory).
 
     Returns:
         (R,) LSE of the anchor rows, in the order of the anchor segments.
     """
+    lse, _ = _anchor_logsumexp(
+        keys,
+        segments,
+        temperature,
+        intra_view_negatives=intra_view_negatives,
+        extra_negatives=extra_negatives,
+        block_size=block_size,
+        max_sq_norm=max_sq_norm,
+        cache_bytes=cache_bytes,
+    )
+    return lse
+
+
+def _anchor_logsumexp(
+    keys: Tensor,
+    segments: Sequence[Segment],
+    temperature: float,
+    *,
+    intra_view_negatives: bool,
+    extra_negatives: Tensor | None = None,
+    block_size: int = 1024,
+    max_sq_norm: float | None = None,
+    cache_bytes: int = DEFAULT_CACHE_BYTES,
+    positive_offset: int = 0,
+) -> tuple[Tensor, Tensor]:
+    """:func:`tiled_anchor_logsumexp`, and with ``positive_offset`` P > 0 also the (P,) logits
+    s_{i, i + P} read from the same tiles (no gradient); P = 0 returns an empty second tensor."""
     check_temperature(temperature)
-    _check_block_size(block_size)
+    _check_size("block_size", block_size, 1)
+    _check_size("cache_bytes", cache_bytes, 0)
     if keys.dtype not in _BOUNDED_LIMIT:
         raise TypeError(f"keys must be float32 or float64, got {keys.dtype}")
     expected = 0
@@ -306,7 +459,13 @@ def tiled_anchor_logsumexp(
     n_anchors = sum(seg.stop - seg.start for seg in segments if seg.anchor)
     if n_anchors == 0:
         raise ValueError("no segment holds anchors")
-    return _TiledLogSumExp.apply(keys, tiles, n_anchors, intra_view_negatives, 1.0 / temperature)
+    inv_t = 1.0 / temperature
+    bounded = max_sq_norm is not None and max_sq_norm * inv_t <= _BOUNDED_LIMIT[keys.dtype]
+    if not (torch.is_grad_enabled() and keys.requires_grad):
+        cache_bytes = 0  # no backward will run
+    return _TiledLogSumExp.apply(
+        keys, tiles, n_anchors, intra_view_negatives, inv_t, bounded, cache_bytes, positive_offset
+    )
 
 
 def tiled_info_nce(
@@ -319,39 +478,83 @@ def tiled_info_nce(
     extra_negatives: Tensor | None = None,
     normalize: bool = True,
     block_size: int = 1024,
+    cache_bytes: int = DEFAULT_CACHE_BYTES,
 ) -> Tensor:
     """InfoNCE / NT-Xent of :func:`shared.losses.info_nce` without the N x N logits. Scalar.
 
     Same arguments and value as :func:`shared.losses.info_nce` (the gradients agree to
-    floating-point rounding); memory O(N d + block_size^2) instead of O(N^2).
+    floating-point rounding); memory O(N d + block_size^2) plus at most ``cache_bytes`` of kept
+    tiles, instead of O(N^2).
 
     Args:
-        z1, z2: (N, d) embeddings of the two views; row i of each is a positive pair.
+        z1, z2: (N, d) embeddings of the two views, row i of each a positive pair, or (..., N, d)
+            for a batch of independent problems (the loss is then the mean over them).
         temperature: t > 0.
         intra_view_negatives: NT-Xent (2N-2 negatives) when True, cross-view only (N-1) when False.
         symmetric: average both directions; when False only rows of ``z1`` are anchors.
         extra_negatives: optional (M, d) negatives shared by every anchor (a memory queue).
         normalize: L2-normalise embeddings first (cosine similarity).
         block_size: side of the similarity tiles: larger tiles mean fewer, bigger matrix products.
+        cache_bytes: forward tiles kept for the backward up to this many bytes (0: recompute).
+
+    Example:
+        >>> z1, z2 = torch.randn(2, 4096, 128, requires_grad=True)
+        >>> tiled_info_nce(z1, z2, temperature=0.1).backward()
     """
-    _check_block_size(block_size)
-    z1, z2, extra_negatives = prepare_views(z1, z2, temperature, extra_negatives, normalize)
-    n = z1.shape[0]
-    segments = [Segment(0, n, 0, True), Segment(n, 2 * n, 1, symmetric)]
-    lse = tiled_anchor_logsumexp(
-        torch.cat([z1, z2]),
-        segments,
-        temperature,
-        intra_view_negatives=intra_view_negatives,
-        extra_negatives=extra_negatives,
-        block_size=block_size,
+    _check_size("block_size", block_size, 1)
+    z1, z2, extra_negatives = prepare_views(
+        z1, z2, temperature, extra_negatives, normalize, batched=True
     )
+    n, dim = z1.shape[-2:]
+    per_problem = [
+        _pair_loss(
+            a,
+            b,
+            temperature,
+            extra_negatives,
+            intra_view_negatives=intra_view_negatives,
+            symmetric=symmetric,
+            block_size=block_size,
+            max_sq_norm=1.0 if normalize else None,
+            cache_bytes=cache_bytes,
+        )
+        for a, b in zip(z1.reshape(-1, n, dim), z2.reshape(-1, n, dim), strict=True)
+    ]
+    return per_problem[0] if len(per_problem) == 1 else torch.stack(per_problem).mean()
+
+
+def _pair_loss(
+    z1: Tensor,
+    z2: Tensor,
+    temperature: float,
+    extra_negatives: Tensor | None,
+    *,
+    symmetric: bool,
+    **tiling: Any,
+) -> Tensor:
+    """One (N, d) problem: the mean over anchors of (LSE_a - s_a,pos), differenced per row so the
+    two terms near 1/t cancel before the average (not after it)."""
+    n = z1.shape[0]
+    lse, tile_positive = _anchor_logsumexp(
+        torch.cat([z1, z2]),
+        [Segment(0, n, 0, True), Segment(n, 2 * n, 1, symmetric)],
+        temperature,
+        extra_negatives=extra_negatives,
+        positive_offset=n,
+        **tiling,
+    )
+    # value: LSE_a - (the tile's s_a,pos); gradient: that of LSE_a - <z1_i, z2_i> / t
     positive = (z1 * z2).sum(1) / temperature
-    return lse.mean() - positive.mean()
+    return (lse.view(-1, n) - tile_positive - (positive - positive.detach())).mean()
 
 
 class TiledInfoNCE(nn.Module):
-    """Module form of :func:`tiled_info_nce`: the :class:`shared.losses.InfoNCE` loss in O(N d)."""
+    """Module form of :func:`tiled_info_nce`: the :class:`shared.losses.InfoNCE` loss in O(N d)
+    (plus the default tile cache of ``DEFAULT_CACHE_BYTES``).
+
+    Example:
+        >>> loss = TiledInfoNCE(temperature=0.1)(torch.randn(512, 64), torch.randn(512, 64))
+    """
 
     def __init__(
         self,
@@ -364,7 +567,7 @@ class TiledInfoNCE(nn.Module):
     ) -> None:
         super().__init__()
         check_temperature(temperature)
-        _check_block_size(block_size)
+        _check_size("block_size", block_size, 1)
         self.temperature = temperature
         self.intra_view_negatives = intra_view_negatives
         self.symmetric = symmetric

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import shared.losses._checks as checks
 from shared.losses.cacr import CACR, cacr
 
 
@@ -124,7 +125,8 @@ def test_normalize_false_uses_raw_embeddings():
         (torch.randn(2, 3, 2), {"beta": -0.1}, "beta must be a finite number >= 0"),
     ],
 )
-def test_bad_input(views, kwargs, match):
+def test_bad_input(views, kwargs, match, monkeypatch):
+    monkeypatch.setattr(checks, "CHECK_VALUES", True)  # the NaN case
     with pytest.raises(ValueError, match=match):
         cacr(views, **kwargs)
 

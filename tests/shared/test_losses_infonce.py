@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+import shared.losses._checks as checks
 from shared.losses import InfoNCE, WeightedInfoNCE, info_nce, weighted_info_nce
 
 
@@ -158,7 +159,8 @@ def test_float32_gradients_match_float64_reference():
         (torch.ones(4, 3, dtype=torch.long), torch.ones(4, 3, dtype=torch.long), 0.1, "floating"),
     ],
 )
-def test_info_nce_rejects_bad_input(z1, z2, t, message):
+def test_info_nce_rejects_bad_input(z1, z2, t, message, monkeypatch):
+    monkeypatch.setattr(checks, "CHECK_VALUES", True)  # the NaN case
     with pytest.raises((ValueError, TypeError), match=message):
         info_nce(z1, z2, t)
 
@@ -260,7 +262,8 @@ def test_weighted_info_nce_in_form_is_log_of_weighted_positive_mass():
         weighted_info_nce(a, c, p, positive_form="sum")
 
 
-def test_weighted_info_nce_rejects_bad_input():
+def test_weighted_info_nce_rejects_bad_input(monkeypatch):
+    monkeypatch.setattr(checks, "CHECK_VALUES", True)  # the value checks
     a, c = torch.randn(3, 4), torch.randn(5, 4)
     with pytest.raises(ValueError, match=r"pos_weight must have shape \(3, 5\)"):
         weighted_info_nce(a, c, torch.ones(3, 4))

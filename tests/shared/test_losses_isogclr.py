@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import shared.losses._checks as checks
 from shared.losses import ISogCLR, isogclr
 
 
@@ -181,7 +182,8 @@ def test_float32_inputs():
     assert f32.item() == pytest.approx(f64.item(), abs=1e-5)
 
 
-def test_rejects_bad_index():
+def test_rejects_bad_index(monkeypatch):
+    monkeypatch.setattr(checks, "CHECK_VALUES", True)  # the value checks
     z1, z2, _ = _views(seed=8)
     module = ISogCLR(10)
     with pytest.raises(ValueError, match="duplicates"):
@@ -198,7 +200,8 @@ def test_rejects_bad_index():
         module(z1, z2[:4], torch.arange(5))
 
 
-def test_rejects_bad_state_and_hyperparameters():
+def test_rejects_bad_state_and_hyperparameters(monkeypatch):
+    monkeypatch.setattr(checks, "CHECK_VALUES", True)  # the value checks
     z1, z2, tau = _views(seed=9)
     zeros = torch.zeros(5)
     with pytest.raises(ValueError, match=r"tau must have shape \(5,\)"):

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+import shared.losses._checks as checks
 from shared.losses import MoCHi, mochi
 from shared.losses.mochi import mix_hard_negatives
 
@@ -136,7 +137,8 @@ def test_float32_runs_and_matches_float64():
     assert f32.item() == pytest.approx(f64.item(), abs=1e-5)
 
 
-def test_rejects_bad_input():
+def test_rejects_bad_input(monkeypatch):
+    monkeypatch.setattr(checks, "CHECK_VALUES", True)  # the NaN case
     q, k, queue = torch.randn(4, 5), torch.randn(4, 5), torch.randn(10, 5)
     with pytest.raises(ValueError, match=r"num_hard \(11\) exceeds the queue size \(10\)"):
         mochi(q, k, queue, num_hard=11, num_mix=1, num_query_mix=1)

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import shared.losses._checks as checks
 from shared.losses.infonce import info_nce
 from shared.losses.multiview import MVDHEL, MVInfoNCE, mv_dhel, mv_info_nce
 
@@ -153,7 +154,8 @@ def test_normalize_false_uses_raw_dot_products():
         (torch.tensor([[[0.0, float("nan")]] * 3] * 2), "NaN or inf"),
     ],
 )
-def test_bad_views_raise_clear_errors(loss_fn, views, match):
+def test_bad_views_raise_clear_errors(loss_fn, views, match, monkeypatch):
+    monkeypatch.setattr(checks, "CHECK_VALUES", True)  # the NaN case
     with pytest.raises((ValueError, TypeError), match=match):
         loss_fn(views)
 

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+import shared.losses._checks as checks
 from shared.losses import SupCon, info_nce, supcon
 
 
@@ -111,7 +112,8 @@ def test_module_matches_function_and_float32():
         (torch.randn(4, 1, 3), torch.tensor([0, 1, 2, 3]), "no anchor has a positive"),
     ],
 )
-def test_rejects_bad_input(features, labels, message):
+def test_rejects_bad_input(features, labels, message, monkeypatch):
+    monkeypatch.setattr(checks, "CHECK_VALUES", True)  # the NaN case
     with pytest.raises(ValueError, match=message):
         supcon(features, labels)
 
