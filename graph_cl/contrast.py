@@ -1,8 +1,11 @@
 """The node-level and community-level contrasts of GRACE and gCooL, built on ``shared.losses``.
 
 ``node_contrast`` is InfoNCE between the two views (``shared.losses.info_nce``, or its O(N d)
-memory twin ``tiled_info_nce`` for large graphs): GRACE uses the NT-Xent form with intra-view
-negatives (Zhu et al. 2020, Eq. 1), gCooL the cross-view form (its node contrast).
+memory twin ``tiled_info_nce``): GRACE uses the NT-Xent form with intra-view negatives (Zhu et
+al. 2020, Eq. 1), gCooL the cross-view form (its node contrast). The dense form builds (N, 2N)
+logits, so it is used only when asked for (``tiled=False``) and the graph has at most
+``DENSE_MAX_NODES`` nodes; larger graphs always take the tiled path (Coauthor-CS, 18,333 nodes,
+would need 2.7 GB per logits matrix).
 
 ``reweighted_community_contrast`` is gCooL's ReSC (Li, Jing, Tong 2022, Sec. 4.2; official code
 github.com/lblaoke/gCooL, src/model.py, ``gCooL.community_contrast``): each node of view a is
@@ -36,12 +39,16 @@ from torch import Tensor
 from shared.losses import info_nce, weighted_info_nce
 from shared.losses.tiled import tiled_info_nce
 
+DENSE_MAX_NODES = 4096
+"""Largest graph whose node contrast may build dense (N, 2N) logits (128 MiB in fp32)."""
+
 
 def node_contrast(
     h1: Tensor, h2: Tensor, temperature: float, *, intra_view_negatives: bool, tiled: bool
 ) -> Tensor:
-    """Symmetric InfoNCE between the two views' node embeddings (cosine similarity)."""
-    loss_fn = tiled_info_nce if tiled else info_nce
+    """Symmetric InfoNCE between the two views' node embeddings (cosine similarity); tiled when
+    ``tiled`` or when the graph has more than ``DENSE_MAX_NODES`` nodes (module docstring)."""
+    loss_fn = tiled_info_nce if tiled or h1.shape[0] > DENSE_MAX_NODES else info_nce
     return loss_fn(h1, h2, temperature, intra_view_negatives=intra_view_negatives, symmetric=True)
 
 

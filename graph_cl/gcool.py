@@ -73,7 +73,7 @@ class GCoolConfig:
     gamma: float = 8e-5
     stride: int = 500
     alpha_rate: float = 0.2
-    tiled: bool = False
+    tiled: bool = False  # dense logits only up to contrast.DENSE_MAX_NODES nodes, else tiled
     pot: POTConfig = field(default_factory=POTConfig)
 
     def __post_init__(self) -> None:

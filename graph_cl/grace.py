@@ -34,7 +34,7 @@ class GraceConfig:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     views: ViewConfig = field(default_factory=ViewConfig)
     temperature: float = 0.4
-    tiled: bool = False
+    tiled: bool = False  # dense logits only up to contrast.DENSE_MAX_NODES nodes, else tiled
     pot: POTConfig = field(default_factory=POTConfig)
 
 

@@ -7,8 +7,15 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+import torch.utils._pytree as pytree
+from torch.utils._python_dispatch import TorchDispatchMode
 
+from graph_cl import contrast
 from graph_cl.contrast import community_centroids, node_contrast, reweighted_community_contrast
+from graph_cl.data import stochastic_block_model
+from graph_cl.encoders import EncoderConfig
+from graph_cl.gcool import GCooL, GCoolConfig
+from graph_cl.grace import GRACE, GraceConfig
 
 
 def _resc_reference(
@@ -104,3 +111,49 @@ def test_gcool_node_contrast_has_cross_view_negatives_only() -> None:
     )
     got = node_contrast(h1, h2, tau, intra_view_negatives=False, tiled=False)
     assert got.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+class _LargestTensor(TorchDispatchMode):
+    """Records the element count of the largest tensor any aten op returns."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.largest = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        out = func(*args, **(kwargs or {}))
+        for t in pytree.tree_leaves(out):
+            if isinstance(t, torch.Tensor):
+                self.largest = max(self.largest, t.numel())
+        return out
+
+
+def _largest_tensor_of_a_training_step(method: str, num_nodes: int) -> int:
+    """Forward + backward of one GRACE / gCooL step with ``tiled: false`` on an SBM."""
+    data = stochastic_block_model(num_nodes, 4, 6.0, 1.0, 16, 1.0, seed=0)
+    encoder = EncoderConfig(hidden_dim=16, out_dim=8, proj_dim=8)
+    model: GRACE | GCooL = (
+        GRACE(16, GraceConfig(encoder=encoder, tiled=False))
+        if method == "grace"
+        else GCooL(16, GCoolConfig(encoder=encoder, tiled=False, num_communities=4))
+    )
+    with _LargestTensor() as probe:
+        model.training_step(data)["loss"].backward()
+    return probe.largest
+
+
+@pytest.mark.parametrize("method", ["grace", "gcool"])
+def test_no_training_step_builds_an_n_by_n_tensor_on_a_large_graph(
+    method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the switch to tiles at 1,500 > 500 nodes is the one that keeps CS (18,333 > 4,096) off N x N
+    monkeypatch.setattr(contrast, "DENSE_MAX_NODES", 500)
+    n = 1500
+    assert _largest_tensor_of_a_training_step(method, n) < n * n
+    # the probe sees the dense logits where they are allowed: it does detect an N x N tensor
+    small = 400
+    assert _largest_tensor_of_a_training_step(method, small) >= small * small
+
+
+def test_the_dense_limit_keeps_coauthor_cs_tiled() -> None:
+    assert contrast.DENSE_MAX_NODES < 18_333
