@@ -7,6 +7,14 @@ Every key and value is checked against the dataclass field types; an unknown key
 lists the valid keys (with the closest match), so a typo never silently falls back to a default.
 Override values are parsed as YAML (``trainer.lr=1e-3``, ``model.dims=[64,32]``,
 ``eval.seeds=null``).
+
+A free-form mapping field (``dict[str, Any]``, e.g. a domain's ``objective:`` section) is laid on
+top of its default, then the file's section, then the overrides, key by key
+(:func:`merge_section`): ``objective.temperature=0.2`` changes one key and keeps the name. A
+layer that names a different ``name`` starts the section afresh from that layer's keys, so
+``objective.name=dcl`` gives DCL with its own defaults rather than keys written for the previous
+objective (a queue size means nothing to DCL, and a temperature tuned for another loss would
+silently replace DCL's default); an empty mapping (``objective={}``) clears the section.
 """
 
 from __future__ import annotations
@@ -39,9 +47,54 @@ def load_config(
     data: dict[str, Any] = {}
     if path is not None:
         data = read_yaml_config(path)
+    layer: dict[str, Any] = {}
     for override in overrides:
-        _apply_override(data, override)
-    return from_dict(cls, data)
+        _apply_override(layer, override)
+    return from_dict(cls, _lay(cls, data, layer))
+
+
+def merge_section(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """``top`` laid over the free-form section ``base`` (module docstring): its keys replace
+    those of ``base``; a different ``name`` in ``top``, or an empty ``top``, drops ``base``.
+
+        >>> merge_section({"name": "mochi", "queue_size": 4096}, {"temperature": 0.1})
+        {'name': 'mochi', 'queue_size': 4096, 'temperature': 0.1}
+        >>> merge_section({"name": "mochi", "queue_size": 4096}, {"name": "dcl"})
+        {'name': 'dcl'}
+    """
+    if not top or ("name" in top and top["name"] != base.get("name")):
+        return dict(top)
+    return {**base, **top}
+
+
+def _lay(tp: Any, base: Any, top: Any) -> Any:
+    """Raw config data ``top`` (the overrides) laid over ``base`` (the file) for type ``tp``:
+    dataclass sections key by key, free-form mappings by :func:`merge_section`, anything else
+    replaced. Keys the type does not know are kept for :func:`from_dict` to report."""
+    if not (isinstance(base, Mapping) and isinstance(top, Mapping)):
+        return top
+    section = _section_type(tp)
+    if section is None:
+        return merge_section(base, top) if _is_mapping_type(tp) else top
+    hints = typing.get_type_hints(section)
+    merged = dict(base)
+    for key, value in top.items():
+        merged[key] = _lay(hints.get(key, Any), base[key], value) if key in base else value
+    return merged
+
+
+def _section_type(tp: Any) -> Any:
+    """The dataclass ``tp`` is (or that an ``X | None`` wraps), else None."""
+    if dataclasses.is_dataclass(tp):
+        return tp
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        found = [a for a in typing.get_args(tp) if dataclasses.is_dataclass(a)]
+        return found[0] if len(found) == 1 else None
+    return None
+
+
+def _is_mapping_type(tp: Any) -> bool:
+    return typing.get_origin(tp) in (dict, Mapping) or tp is dict
 
 
 def read_yaml_config(path: str | os.PathLike) -> dict[str, Any]:
@@ -239,6 +292,8 @@ def _convert(tp: Any, value: Any, where: str, base: Any = None) -> Any:
     if origin in (dict, Mapping) or tp is dict:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        if isinstance(base, Mapping):
+            value = merge_section(base, value)
         val_tp = args[1] if args else Any
         return {str(k): _convert(val_tp, v, f"{where}.{k}") for k, v in value.items()}
     if tp is bool:

@@ -391,6 +391,13 @@ def _lookup(section: Mapping[str, Any]) -> tuple[str, _Spec]:
             f"0.1}}, got {section!r}"
         )
     name = section.get("name")
+    if name is None and section:
+        keys = ", ".join(f"objective.{k}" for k in section)
+        raise InputError(
+            f"{keys} set without objective.name: the method's published objective takes its "
+            "settings from the method's own section; to tune a registry objective name it, "
+            f"e.g. objective.name=info_nce (valid names: {', '.join(_OBJECTIVES)})"
+        )
     if name not in _OBJECTIVES:
         given = "has no 'name'" if name is None else f"names unknown objective {name!r}"
         raise InputError(

@@ -1,5 +1,5 @@
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 
@@ -96,3 +96,62 @@ def test_save_and_reload_round_trip(tmp_path):
     path = save_config(cfg, tmp_path / "run" / "config.yaml")
     assert load_config(Experiment, path) == cfg
     assert to_dict(cfg)["model"]["dims"] == [3]
+
+
+@dataclass
+class DataCfg:
+    name: str = "cora"
+    root: str = "data"
+
+
+@dataclass
+class WithObjective:
+    data: DataCfg = field(default_factory=DataCfg)
+    objective: dict[str, Any] = field(
+        default_factory=lambda: {"name": "info_nce", "temperature": 0.5}
+    )
+
+
+MOCHI_FILE = "objective:\n  name: mochi\n  temperature: 0.3\n  queue_size: 64\n"
+
+
+def test_a_section_key_override_keeps_the_default_sections_name():
+    cfg = load_config(WithObjective, None, ["objective.temperature=0.2"])
+    assert cfg.objective == {"name": "info_nce", "temperature": 0.2}
+
+
+def test_a_file_section_merges_into_the_default_one(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("objective:\n  temperature: 0.3\n")
+    assert load_config(WithObjective, path).objective == {"name": "info_nce", "temperature": 0.3}
+
+
+def test_overrides_merge_into_the_files_section(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text(MOCHI_FILE)
+    cfg = load_config(WithObjective, path, ["objective.temperature=0.2"])
+    assert cfg.objective == {"name": "mochi", "temperature": 0.2, "queue_size": 64}
+    same = load_config(WithObjective, path, ["objective.name=mochi"])
+    assert same.objective == {"name": "mochi", "temperature": 0.3, "queue_size": 64}
+
+
+def test_a_new_name_starts_the_section_from_its_own_keys(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text(MOCHI_FILE)
+    assert load_config(WithObjective, path, ["objective.name=dcl"]).objective == {"name": "dcl"}
+    both = load_config(WithObjective, path, ["objective.name=dcl", "objective.temperature=0.1"])
+    assert both.objective == {"name": "dcl", "temperature": 0.1}
+    assert load_config(WithObjective, None, ["objective.name=dcl"]).objective == {"name": "dcl"}
+
+
+def test_an_empty_mapping_clears_the_section(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text(MOCHI_FILE)
+    assert load_config(WithObjective, path, ["objective={}"]).objective == {}
+
+
+def test_a_dataclass_sections_name_override_keeps_its_other_keys(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("data:\n  name: citeseer\n  root: /x\n")
+    cfg = load_config(WithObjective, path, ["data.name=pubmed"])
+    assert cfg.data == DataCfg(name="pubmed", root="/x")

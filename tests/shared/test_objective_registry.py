@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,8 @@ from shared.losses import (
     format_objectives_table,
     objective_names,
 )
+from shared.losses.dcl import DCL
+from shared.losses.registry import _Pair
 
 N, DIM, NUM_SAMPLES = 8, 16, 32
 NAMES = [
@@ -232,6 +235,10 @@ def test_unknown_name_lists_the_valid_names() -> None:
         build_objective({"name": "infonce"})
     assert all(name in str(err.value) for name in NAMES)
     with pytest.raises(InputError, match="has no 'name'; valid names: info_nce, tiled_info_nce"):
+        build_objective({})
+    with pytest.raises(
+        InputError, match=r"objective.temperature set without objective.name: .* objective.name="
+    ):
         build_objective({"temperature": 0.1})
     with pytest.raises(InputError, match="must be a mapping"):
         build_objective("dcl")  # type: ignore[arg-type]
@@ -454,3 +461,20 @@ def test_contrast_objectives_prints_the_table(capsys) -> None:
 
     assert main(["objectives"]) == 0
     assert capsys.readouterr().out == format_objectives_table() + "\n"
+
+
+@dataclasses.dataclass
+class _WithObjective:
+    objective: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def test_a_renamed_section_builds_the_new_objective_with_its_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "exp.yaml"
+    path.write_text("objective: {name: mochi, temperature: 0.3, queue_size: 64}\n")
+    dcl = build_objective(load_config(_WithObjective, path, ["objective.name=dcl"]).objective)
+    assert isinstance(dcl, _Pair) and dcl.loss.temperature == DCL().temperature
+    stale = load_config(_WithObjective, path, ["objective.name=dcl", "objective.queue_size=8"])
+    with pytest.raises(
+        InputError, match=r"objective 'dcl': unknown key 'queue_size'; valid keys: temperature="
+    ):
+        build_objective(stale.objective)
