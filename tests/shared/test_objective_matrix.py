@@ -34,7 +34,7 @@ def matrix() -> ModuleType:
     return module
 
 
-def test_each_column_runs_the_default_and_every_other_fitting_objective(matrix: ModuleType):
+def test_each_column_runs_the_default_and_every_other_fitting_objective(matrix: ModuleType) -> None:
     for column in matrix.COLUMNS.values():
         cells = matrix.cell_objectives(column)
         fits = fitting_objectives(column.provides)
@@ -44,7 +44,7 @@ def test_each_column_runs_the_default_and_every_other_fitting_objective(matrix: 
     assert "isogclr" not in matrix.cell_objectives(matrix.COLUMNS["recsys"])  # no indices
 
 
-def test_sections_take_the_domains_temperature(matrix: ModuleType):
+def test_sections_take_the_domains_temperature(matrix: ModuleType) -> None:
     graph = matrix.COLUMNS["graph"]
     assert matrix.objective_section(graph, "default") == {}
     assert matrix.objective_section(graph, "dcl") == {"name": "dcl", "temperature": 0.4}
@@ -75,7 +75,7 @@ def _toy(matrix: ModuleType, fail_at: int | None = None) -> tuple[Any, list[str]
 
 def test_the_json_is_written_after_every_cell_and_a_rerun_resumes(
     matrix: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
+) -> None:
     out = tmp_path / "matrix.json"
     toy, calls = _toy(matrix, fail_at=3)
     monkeypatch.setitem(matrix.COLUMNS, "recsys", toy)
@@ -96,7 +96,7 @@ def test_the_json_is_written_after_every_cell_and_a_rerun_resumes(
 
 def test_the_table_marks_differences_beyond_the_seed_spread_and_cells_not_run(
     matrix: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
+) -> None:
     out = tmp_path / "matrix.json"
     toy, _ = _toy(matrix)
     monkeypatch.setitem(matrix.COLUMNS, "recsys", toy)
