@@ -17,10 +17,14 @@ deliberate and documented:
   reference's default objective ``factors=[0.25, 0.25, 0.25, 0.25]``.
 - The two unmasked levels share one pair of views and the two masked levels share one pair
   (each pair is drawn from the same distribution as the reference's separate pairs). The two
-  unmasked views differ only by the encoder's final dropout, so they share one encoder pass and
-  draw two dropout masks on it (the same random draws, in the same order, as two passes): 3
-  encoder passes per step instead of the reference's 8. A level with weight 0 is skipped, and so
-  is a pair nobody uses.
+  unmasked views differ only by the encoder's final dropout, so they share one representation
+  and draw two dropout masks on it; that representation and the two masked ones are computed in
+  one batched encoder pass (``DilatedConvEncoder.views``: the same random draws, in the same
+  order, and the same values as separate passes): 3 representations per step instead of the
+  reference's 8 passes. A level with weight 0 is skipped, and so is a pair nobody uses.
+- ``contrast`` (the config's ``objective:`` section) may replace TS2Vec's NTXent at the sample
+  and observation levels by any stateless two-view objective of ``shared.losses.registry``
+  (:func:`comet_objectives` lists them); the trial and patient levels keep their loss.
 - ``pairing`` chooses the trial / patient pairs: ``"official"`` (the reference's) or ``"ours"``
   (every pair both ways; :mod:`timeseries_cl.levels`).
 
@@ -46,14 +50,46 @@ import torch
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel
 
+from shared.errors import InputError
 from shared.losses import info_nce
-from shared.losses.registry import build_objective, check_fits
+from shared.losses.registry import (
+    build_objective,
+    check_fits,
+    describe_objectives,
+    fitting_objectives,
+    objective_names,
+)
 from timeseries_cl import levels
 from timeseries_cl.encoder import DilatedConvEncoder, max_pool_time, observed_timestamps
 
 Batch = Mapping[str, Tensor]
 SAMPLE_CONTRAST_PROVIDES = frozenset({"two_views", "index"})
 """What the sample baseline hands an objective: the two pooled views and the window indices."""
+COMET_LEVELS_PROVIDE = frozenset({"two_views"})
+"""What COMET's sample and observation levels hand an objective: two views of each problem."""
+
+
+def comet_objectives() -> list[str]:
+    """The objectives that fit COMET's sample and observation levels: two-view ones without
+    state. A level calls its objective once per timestamp or sample at every resolution, on
+    rows that are timestamps or windows of one step, so per-sample state (iSogCLR), a queue of
+    past keys (MoCHi) or prototypes (SwAV) has nothing consistent to attach to."""
+    stateful = {d["name"] for d in describe_objectives() if d["stateful"]}
+    return [name for name in fitting_objectives(COMET_LEVELS_PROVIDE) if name not in stateful]
+
+
+def check_comet_objective(section: Mapping[str, Any]) -> None:
+    """Raise :class:`~shared.errors.InputError` when ``section`` names an objective that cannot
+    be COMET's sample / observation contrast, listing those that fit (unknown names and keys are
+    reported by ``build_objective``)."""
+    name = section.get("name")
+    fits = comet_objectives()
+    if name in objective_names() and name not in fits:
+        raise InputError(
+            f"objective '{name}' does not fit method 'comet': its sample and observation levels "
+            "call the objective on two views of each timestamp's or sample's embeddings, without "
+            f"dataset indices, labels or state; objectives that fit 'comet': {', '.join(fits)}"
+        )
 
 
 @dataclass
@@ -132,8 +168,13 @@ class COMET(AveragedEncoderMethod):
         weights: LevelWeights | None = None,
         temperature: float = 0.1,
         pairing: levels.Pairing = "ours",
+        *,
+        contrast: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(input_dims, encoder or EncoderConfig())
+        """``contrast``: an ``objective:`` section (``shared.losses.registry``) replacing NTXent
+        at the sample and observation levels; None or empty keeps TS2Vec's."""
+        enc = encoder or EncoderConfig()
+        super().__init__(input_dims, enc)
         self.weights = weights or LevelWeights()
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
@@ -141,21 +182,25 @@ class COMET(AveragedEncoderMethod):
             raise ValueError(f"pairing must be one of {levels.PAIRINGS}, got {pairing!r}")
         self.temperature = temperature
         self.pairing = pairing
+        self.contrast: nn.Module | None = None
+        if contrast:
+            check_comet_objective(contrast)
+            self.contrast = build_objective(contrast, dim=enc.output_dims)
 
     def objective(self, batch: Batch) -> dict[str, Tensor]:
         x, w = batch["x"], self.weights
         out: dict[str, Tensor] = {}
-        if w.patient or w.trial:
-            # the unmasked views differ only by the final dropout: one pass, two dropout draws
-            h = self.encoder.represent(x, "all_true")
-            z1, z2 = self.encoder.repr_dropout(h), self.encoder.repr_dropout(h)
-            names = [name for name in ("patient", "trial") if getattr(w, name)]
-            ids = [batch[name] for name in names]
-            losses = levels.id_contrasts(z1, z2, ids, self.temperature, self.pairing)
-            out.update(zip(names, losses, strict=True))
-        if w.sample or w.observation:
-            z1, z2 = self.encoder(x, "continuous"), self.encoder(x, "continuous")
-            sample, observation = levels.hierarchical_levels(z1, z2)
+        ids = [name for name in ("patient", "trial") if getattr(w, name)]
+        masked = bool(w.sample or w.observation)
+        masks = ["all_true"] * 2 * bool(ids) + ["continuous"] * 2 * masked
+        views = self.encoder.views(x, masks)
+        if ids:
+            losses = levels.id_contrasts(
+                views[0], views[1], [batch[name] for name in ids], self.temperature, self.pairing
+            )
+            out.update(zip(ids, losses, strict=True))
+        if masked:
+            sample, observation = levels.hierarchical_levels(views[-2], views[-1], self.contrast)
             if w.sample:
                 out["sample"] = sample
             if w.observation:
@@ -191,8 +236,7 @@ class SampleContrast(AveragedEncoderMethod):
     def objective(self, batch: Batch) -> dict[str, Tensor]:
         x = batch["x"]
         observed = observed_timestamps(x)
-        h1 = max_pool_time(self.encoder(x, "continuous"), observed)
-        h2 = max_pool_time(self.encoder(x, "continuous"), observed)
+        h1, h2 = (max_pool_time(z, observed) for z in self.encoder.views(x, ["continuous"] * 2))
         if self.contrast is not None:
             return {"loss": self.contrast(h1, h2, index=batch.get("index"))}
         return {"loss": info_nce(h1, h2, self.temperature)}

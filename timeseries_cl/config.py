@@ -99,8 +99,9 @@ class TimeseriesExperiment:
     sample: SampleContrastConfig = field(default_factory=SampleContrastConfig)
     batch_size: int = 64
     trials_per_patient: int = 2
-    # The sample baseline's contrast by name (`contrast objectives`), e.g. {name: dcl};
-    # empty keeps NT-Xent at sample.temperature.
+    # The contrast by name (`contrast objectives`), e.g. {name: dcl}: the sample baseline's
+    # (empty: NT-Xent at sample.temperature) or COMET's sample and observation levels' (empty:
+    # TS2Vec's NTXent; timeseries_cl.comet.comet_objectives lists those that fit).
     objective: dict[str, Any] = field(default_factory=dict)
     trainer: TrainerConfig = field(
         default_factory=lambda: TrainerConfig(

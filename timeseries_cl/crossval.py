@@ -35,35 +35,40 @@ import json
 import logging
 from collections import defaultdict
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from shared.evaluation import format_mean_std, linear_probe, markdown_table, mean_std
 from shared.training import Trainer, seed_everything
-from timeseries_cl.comet import COMET, AveragedEncoderMethod, SampleContrast
+from timeseries_cl.comet import AveragedEncoderMethod
 from timeseries_cl.config import TimeseriesExperiment
 from timeseries_cl.data_io import load_source
 from timeseries_cl.dataset import HierarchicalDataset
 from timeseries_cl.evaluation import downstream_scores, encode
+from timeseries_cl.experiment import build_method, hierarchical_batches
 from timeseries_cl.splits import label_fraction_indices, patient_folds
 
 log = logging.getLogger("contrast")
 
 METRICS = ("accuracy", "macro_f1", "auroc", "auprc")
 METHODS = ("comet", "sample", "supervised", "raw_probe")
+PRETRAINED: tuple[Literal["comet", "sample"], ...] = ("comet", "sample")
 Row = dict[str, float | int | str]
 
 
 def run_crossval(exp: TimeseriesExperiment) -> dict[str, object]:
     """The protocol of the module docstring; returns ``{"rows", "losses", "table"}``."""
+    for name in PRETRAINED:  # an objective that does not fit fails before any work
+        build_method(dataclasses.replace(exp, method=name), 1, num_samples=1)
     data = load_source(exp.data)
     source = f"{exp.data.source} data ({exp.data.root or 'embedded'})"
     folds = patient_folds(data, exp.crossval.folds, exp.data.split_seed, source)
     out = Path(exp.trainer.out_dir)
     rows: list[Row] = []
     losses: dict[str, list[list[float]]] = defaultdict(list)
-    for fold, (train, val, test) in enumerate(folds):
-        for seed in exp.crossval.seeds:
+    for seed in exp.crossval.seeds:
+        for fold, (train, val, test) in enumerate(folds):
             tag = {"fold": fold, "seed": seed}
             log.info(
                 "crossval fold %d seed %d: test patients %s",
@@ -71,7 +76,7 @@ def run_crossval(exp: TimeseriesExperiment) -> dict[str, object]:
                 seed,
                 np.unique(test.patient).tolist(),
             )
-            for name in ("comet", "sample"):
+            for name in PRETRAINED:
                 method, curve = _pretrain(
                     exp, name, train, seed, out / f"fold{fold}_seed{seed}" / name
                 )
@@ -96,27 +101,32 @@ def run_crossval(exp: TimeseriesExperiment) -> dict[str, object]:
                 device=exp.trainer.device,
             )
             rows += [{"method": "supervised", **tag, **_metrics(r)} for r in supervised]
+            table = _write(out, rows, losses)
+    print(table)
+    return {"rows": rows, "losses": dict(losses), "table": table}
+
+
+def _write(out: Path, rows: list[Row], losses: dict[str, list[list[float]]]) -> str:
+    """Rewrite the summary files with every (seed, fold) done so far; returns the table."""
     table = summary_table(rows)
     out.mkdir(parents=True, exist_ok=True)
     (out / "crossval.json").write_text(json.dumps({"rows": rows, "losses": losses}, indent=1))
     (out / "crossval.md").write_text(table + "\n")
     _plot_losses(losses, out / "plots" / "pretraining_loss.png")
-    print(table)
-    return {"rows": rows, "losses": dict(losses), "table": table}
+    return table
 
 
 def _pretrain(
-    exp: TimeseriesExperiment, name: str, train: HierarchicalDataset, seed: int, out_dir: Path
+    exp: TimeseriesExperiment,
+    name: Literal["comet", "sample"],
+    train: HierarchicalDataset,
+    seed: int,
+    out_dir: Path,
 ) -> tuple[AveragedEncoderMethod, list[float]]:
-    from timeseries_cl.experiment import hierarchical_batches
-
     seed_everything(seed)
-    method: AveragedEncoderMethod
-    if name == "comet":
-        c = exp.comet
-        method = COMET(train.n_channels, exp.encoder, c.weights, c.temperature, c.pairing)
-    else:
-        method = SampleContrast(train.n_channels, exp.encoder, exp.sample.temperature)
+    method = build_method(
+        dataclasses.replace(exp, method=name), train.n_channels, num_samples=len(train)
+    )
     trainer_cfg = dataclasses.replace(exp.trainer, seed=seed, out_dir=str(out_dir))
     batches = hierarchical_batches(train, exp.batch_size, exp.trials_per_patient)
     result = Trainer(trainer_cfg, method).fit(batches)

@@ -322,7 +322,7 @@ def load_ptb_wfdb(
                 f"{sorted(diagnoses)}; a patient has one label"
             )
         label = PTB_CLASSES[next(iter(diagnoses))[1]]
-        beats = []
+        beats: list[np.ndarray] = []
         for record in records:
             if leads is not None and list(record.sig_name) != leads:
                 raise InputError(

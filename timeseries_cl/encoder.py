@@ -27,6 +27,8 @@ A timestamp where any input channel is NaN is treated as missing: zeroed and exc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -117,15 +119,61 @@ class DilatedConvEncoder(nn.Module):
         return self.repr_dropout(self.represent(x, mask))
 
     def represent(self, x: Tensor, mask: str = "all_true") -> Tensor:
-        """:meth:`forward` without the final dropout: two unmasked views that differ only by
-        their dropout can share this pass (``repr_dropout(h)`` twice)."""
+        """:meth:`forward` without the final dropout."""
+        self._check_input(x)
+        return self._represent(x, [timestamp_mask(mask, x.shape[0], x.shape[1], x.device)])[0]
+
+    def views(self, x: Tensor, masks: Sequence[str]) -> list[Tensor]:
+        """``[self(x, mask) for mask in masks]`` in one batched pass, with the same values.
+
+        Each view's random draws (its timestamp mask, then its dropout noise) are made in the
+        order of separate calls, so the views equal separate calls under the same seed. Views
+        without masking (``"all_true"``) differ only by their dropout and share one
+        representation; the others are stacked into one (V B, T, ...) pass whose input
+        projection is computed once.
+
+            z1, z2, z3, z4 = encoder.views(x, ["all_true"] * 2 + ["continuous"] * 2)  # COMET
+        """
+        self._check_input(x)
+        batch, length = x.shape[0], x.shape[1]
+        rows: list[int] = []  # row of the batched pass each view reads
+        keeps: list[Tensor] = []
+        noise: list[Tensor | None] = []
+        shared: int | None = None
+        for mask in masks:
+            if mask == "all_true" and shared is not None:
+                rows.append(shared)
+            else:
+                keeps.append(timestamp_mask(mask, batch, length, x.device))
+                rows.append(len(keeps) - 1)
+                shared = rows[-1] if mask == "all_true" else shared
+            noise.append(self._dropout_noise(batch, length, x))
+        h = self._represent(x, keeps)
+        return [h[row] if n is None else h[row] * n for row, n in zip(rows, noise, strict=True)]
+
+    def _check_input(self, x: Tensor) -> None:
         if x.dim() != 3 or x.shape[-1] != self.input_dims:
             raise ValueError(f"x must have shape (B, T, {self.input_dims}), got {tuple(x.shape)}")
+
+    def _dropout_noise(self, batch: int, length: int, x: Tensor) -> Tensor | None:
+        """``repr_dropout``'s multiplier for one (B, T, D) view, None when dropout is inactive:
+        the draw ``repr_dropout`` itself makes, ``dropout(h) == h * dropout(ones_like(h))``, with
+        ``ones`` laid out like the blocks' output (D before T in memory), since the random
+        numbers fill a tensor in memory order."""
+        p = self.repr_dropout.p
+        if not self.training or p == 0:
+            return None
+        ones = torch.ones(batch, self.output_dims, length, dtype=x.dtype, device=x.device)
+        return F.dropout(ones.transpose(1, 2), p, training=True)
+
+    def _represent(self, x: Tensor, keeps: Sequence[Tensor]) -> Tensor:
+        """(V, B, T, output_dims) representations of ``x`` under V (B, T) keep-masks."""
         observed = observed_timestamps(x)
         h = self.input_fc(torch.nan_to_num(x, nan=0.0))
-        keep = timestamp_mask(mask, h.shape[0], h.shape[1], h.device) & observed
-        h = h * keep.unsqueeze(-1).to(h.dtype)
-        return self.blocks(h.transpose(1, 2)).transpose(1, 2)
+        keep = torch.stack(list(keeps)) & observed
+        h = (h * keep.unsqueeze(-1).to(h.dtype)).flatten(0, 1)
+        out = self.blocks(h.transpose(1, 2)).transpose(1, 2)
+        return out.unflatten(0, (len(keeps), x.shape[0]))
 
 
 def observed_timestamps(x: Tensor) -> Tensor:

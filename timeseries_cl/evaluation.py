@@ -185,7 +185,9 @@ def downstream_scores(
             )
             rows.append({"fraction": fraction, "protocol": "linear", **_without_c(probe)})
             log.info("linear probe, %g of the labels: %s", fraction, _shown(rows[-1]))
-            encoder = copy.deepcopy(pretrained.averaged.module).requires_grad_(True)
+            averaged = pretrained.averaged.module
+            assert isinstance(averaged, DilatedConvEncoder)
+            encoder = copy.deepcopy(averaged).requires_grad_(True)
             protocol = "finetune"
         else:
             torch.manual_seed(seed)

@@ -27,7 +27,6 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from shared.errors import InputError
 from shared.run_report import finish_run
 from shared.training import Trainer, TrainResult, load_model_weights, seed_everything
 from timeseries_cl.comet import COMET, AveragedEncoderMethod, SampleContrast
@@ -60,13 +59,15 @@ def build_method(
     """The method ``exp.method`` names, for ``input_dims`` channels (``num_samples`` training
     windows size an objective's per-sample state)."""
     if exp.method == "comet":
-        if exp.objective:
-            raise InputError(
-                "objective: COMET's four levels keep their published losses; objective.name "
-                "applies to method=sample (the sample-level baseline)"
-            )
         c = exp.comet
-        return COMET(input_dims, exp.encoder, c.weights, c.temperature, pairing=c.pairing)
+        return COMET(
+            input_dims,
+            exp.encoder,
+            c.weights,
+            c.temperature,
+            pairing=c.pairing,
+            contrast=exp.objective,
+        )
     return SampleContrast(
         input_dims,
         exp.encoder,

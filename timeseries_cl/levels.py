@@ -1,4 +1,5 @@
-"""COMET's four contrastive levels, built on ``shared.losses`` (no InfoNCE of their own).
+"""COMET's four contrastive levels: TS2Vec's NTXent at the sample and observation levels, the
+CLOCS-style id contrast at the trial and patient levels.
 
 Wang et al., NeurIPS 2023, "Contrast Everything: A Hierarchical Contrastive Framework for Medical
 Time-Series" (official code ``DL4mHealth/COMET``, ``models/losses.py``). Inputs are per-timestamp
@@ -17,9 +18,17 @@ the positive and the other 2B - 2 samples at t are negatives:
 
 NTXent is ``shared.losses.info_nce(..., temperature=1, normalize=False)``, symmetric with
 intra-view negatives, which is exactly TS2Vec's ``(logits[:, i, B+i-1] + logits[:, B+i, i]) / 2``.
+:func:`ntxent_dot` computes it as TS2Vec does, from one (2N, 2N) similarity matrix per problem
+(``info_nce`` forms both directions' blocks, twice the products); the values are the same.
+
 Both are applied hierarchically (:func:`hierarchical`): the loss is averaged over the time
 resolutions T, T/2, T/4, ... obtained by max-pooling with kernel 2, while T > 1 (COMET's loop; it
 stops before the length-1 level, unlike TS2Vec).
+
+Any two-view objective of the registry can replace NTXent at both levels
+(``contrast``, e.g. ``shared.losses.registry.build_objective({"name": "dcl"})``): it is then
+called on each problem, (B, D) per timestamp at the sample level and (T, D) per sample at the
+observation level, and averaged over the problems.
 
 Trial and patient levels (CLOCS-style, Kiyasseh et al., ICML 2021): each sample's representation
 is L2-normalised over time per channel and flattened, ``v_b = vec(z_b / ||z_b||_time)``; with
@@ -30,10 +39,10 @@ cosine similarities s_ij = cos(v1_i, v2_j) / tau (tau = 0.1), samples i != j sha
     l(a -> b) = mean_{i with a positive} -(1 / |P_i|) sum_{j in P_i} [ s_ij - log sum_k exp(s_ik) ]
     P_i = {j != i : id_j = id_i}
 
-via ``shared.losses.weighted_info_nce`` with a 0/1 positive mask. Differences from the reference
-``id_contrastive_loss`` (documented, deliberate): the reference takes view-1 anchors only for
-pairs j > i and view-2 anchors only for pairs i > j (half the pairs, as its own comment notes) and
-averages over pairs rather than per anchor; here every same-id pair is used in both directions
+(``shared.losses.weighted_info_nce``'s form with a 0/1 positive mask). Differences from the
+reference ``id_contrastive_loss`` (documented, deliberate): the reference takes view-1 anchors only
+for pairs j > i and view-2 anchors only for pairs i > j (half the pairs, as its own comment notes)
+and averages over pairs rather than per anchor; here every same-id pair is used in both directions
 and each anchor's positives are averaged first (SupCon "L_out" form). As in the reference, a sample
 is not its own positive (its other view only appears in the denominator). ``pairing="official"``
 computes the reference's form instead: with S the (B, B) matrix of s_ij,
@@ -58,11 +67,32 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from shared.losses import info_nce
-
 LevelLoss = Callable[[Tensor, Tensor], Tensor]
+Contrast = Callable[[Tensor, Tensor], Tensor]
+"""A two-view objective of (N, d) views, row i of each a positive pair (the registry's call)."""
 Pairing = Literal["official", "ours"]
 PAIRINGS = ("official", "ours")
+
+
+def ntxent_dot(z1: Tensor, z2: Tensor) -> Tensor:
+    """Symmetric NTXent with raw dot products (temperature 1) and intra-view negatives, over
+    (..., N, d) problems, averaged: ``info_nce(z1, z2, 1.0, normalize=False)`` in half the
+    products. Row i of z = [z1; z2] scores its positive (row i +- N) against the 2N - 1 others.
+    """
+    n = z1.shape[-2]
+    z = torch.cat([z1, z2], dim=-2)
+    logits = z @ z.mT
+    logits.diagonal(dim1=-2, dim2=-1).fill_(float("-inf"))
+    positive = torch.arange(2 * n, device=z.device).roll(n)
+    target = positive.expand(logits.shape[:-1])
+    return F.cross_entropy(logits.flatten(0, -2), target.flatten())
+
+
+def _per_problem(contrast: Contrast | None, a: Tensor, b: Tensor) -> Tensor:
+    """Mean over the leading axis of ``contrast`` on each (N, d) problem; NTXent by default."""
+    if contrast is None:
+        return ntxent_dot(a, b)
+    return torch.stack([contrast(a[i], b[i]) for i in range(a.shape[0])]).mean()
 
 
 def _check_views(z1: Tensor, z2: Tensor) -> None:
@@ -73,22 +103,24 @@ def _check_views(z1: Tensor, z2: Tensor) -> None:
         )
 
 
-def observation_contrast(z1: Tensor, z2: Tensor) -> Tensor:
-    """L_O at one resolution (see the module docstring); 0 when T == 1 (no negatives)."""
+def observation_contrast(z1: Tensor, z2: Tensor, contrast: Contrast | None = None) -> Tensor:
+    """L_O at one resolution (see the module docstring); 0 when T == 1 (no negatives).
+    ``contrast`` replaces NTXent on each sample's (T, D) problem."""
     _check_views(z1, z2)
     if z1.shape[1] < 2:
         return z1.sum() * 0.0
-    # one InfoNCE per sample over its timestamps: (B, T, D) is a batch of B problems
-    return info_nce(z1, z2, temperature=1.0, normalize=False)
+    # one problem per sample over its timestamps: (B, T, D) is a batch of B problems
+    return _per_problem(contrast, z1, z2)
 
 
-def sample_contrast(z1: Tensor, z2: Tensor) -> Tensor:
-    """L_S at one resolution (see the module docstring); 0 when B == 1 (no negatives)."""
+def sample_contrast(z1: Tensor, z2: Tensor, contrast: Contrast | None = None) -> Tensor:
+    """L_S at one resolution (see the module docstring); 0 when B == 1 (no negatives).
+    ``contrast`` replaces NTXent on each timestamp's (B, D) problem."""
     _check_views(z1, z2)
     if z1.shape[0] < 2:
         return z1.sum() * 0.0
-    # one InfoNCE per timestamp over the samples: (T, B, D) is a batch of T problems
-    return info_nce(z1.transpose(0, 1), z2.transpose(0, 1), temperature=1.0, normalize=False)
+    # one problem per timestamp over the samples: (T, B, D) is a batch of T problems
+    return _per_problem(contrast, z1.transpose(0, 1), z2.transpose(0, 1))
 
 
 def hierarchical(loss: LevelLoss, z1: Tensor, z2: Tensor) -> Tensor:
@@ -104,16 +136,19 @@ def hierarchical(loss: LevelLoss, z1: Tensor, z2: Tensor) -> Tensor:
     return torch.stack(terms).mean()
 
 
-def hierarchical_levels(z1: Tensor, z2: Tensor) -> tuple[Tensor, Tensor]:
+def hierarchical_levels(
+    z1: Tensor, z2: Tensor, contrast: Contrast | None = None
+) -> tuple[Tensor, Tensor]:
     """(L_S, L_O): :func:`hierarchical` of :func:`sample_contrast` and of
-    :func:`observation_contrast`, sharing one max-pooling loop (same values)."""
+    :func:`observation_contrast` (with ``contrast``, NTXent when None), sharing one max-pooling
+    loop (same values)."""
     _check_views(z1, z2)
     if z1.shape[1] < 2:
         raise ValueError(f"hierarchical contrast needs T >= 2 timestamps, got {z1.shape[1]}")
     sample_terms, observation_terms = [], []
     while z1.shape[1] > 1:
-        sample_terms.append(sample_contrast(z1, z2))
-        observation_terms.append(observation_contrast(z1, z2))
+        sample_terms.append(sample_contrast(z1, z2, contrast))
+        observation_terms.append(observation_contrast(z1, z2, contrast))
         z1 = F.max_pool1d(z1.transpose(1, 2), kernel_size=2).transpose(1, 2)
         z2 = F.max_pool1d(z2.transpose(1, 2), kernel_size=2).transpose(1, 2)
     return torch.stack(sample_terms).mean(), torch.stack(observation_terms).mean()

@@ -53,9 +53,11 @@ class HierarchicalBatchSampler(Sampler[list[int]]):
         self._trial_members = {int(t): np.flatnonzero(trial == t) for t in np.unique(trial)}
         self._patient_trials = {int(p): np.unique(trial[patient == p]) for p in np.unique(patient)}
         biggest = max(
-            sum(sorted((self._trial_members[int(t)].size for t in trials), reverse=True)[
-                :trials_per_patient
-            ])
+            sum(
+                sorted((self._trial_members[int(t)].size for t in trials), reverse=True)[
+                    :trials_per_patient
+                ]
+            )
             for trials in self._patient_trials.values()
         )
         if biggest > batch_size:

@@ -127,3 +127,23 @@ def test_levels_give_finite_gradients() -> None:
     )
     loss.backward()
     assert torch.isfinite(z1.grad).all() and z1.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("shape", [(5, 4), (3, 6, 4), (2, 3, 4, 4)])
+def test_one_matrix_ntxent_equals_info_nce_and_its_gradient(shape) -> None:
+    """``ntxent_dot`` (TS2Vec's one (2N, 2N) matrix) against ``info_nce`` at temperature 1 without
+    normalisation (the form before the change), values and gradients to 1e-6."""
+    from shared.losses import info_nce
+
+    torch.manual_seed(4)
+    z1 = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    z2 = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    ours = levels.ntxent_dot(z1, z2)
+    reference = info_nce(z1, z2, temperature=1.0, normalize=False)
+    torch.testing.assert_close(ours, reference, rtol=0, atol=1e-6)
+    grads = torch.autograd.grad(ours, (z1, z2))
+    expected = torch.autograd.grad(reference, (z1, z2))
+    for g, e in zip(grads, expected, strict=True):
+        torch.testing.assert_close(g, e, rtol=0, atol=1e-6)
+    if len(shape) == 2:
+        torch.testing.assert_close(ours, _naive_ntxent(z1, z2), rtol=0, atol=1e-12)
