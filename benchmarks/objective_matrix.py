@@ -70,23 +70,28 @@ class Column:
 
 def _graph(objective: dict[str, Any], seed: int, budget: int, out: Path) -> dict[str, float]:
     from graph_cl.config import GraphExperiment
-    from graph_cl.experiment import run
+    from graph_cl.evaluation import probe_grace_protocol
+    from graph_cl.experiment import build, embed
     from shared.config import from_dict, read_yaml_config
+    from shared.training import Trainer
 
     data = read_yaml_config(ROOT / "configs/graph/grace_cora.yaml")
     data["data"]["root"] = str(DATA / "graph")
     data["objective"] = objective
     data["trainer"].update(
-        epochs=budget, seed=seed, out_dir=str(out), progress=False, tensorboard=False
+        epochs=budget,
+        seed=seed,
+        out_dir=str(out),
+        progress=False,
+        tensorboard=False,
+        checkpoint_every=0,
     )
-    data["eval"] = {
-        "random_splits": 0,
-        "public_split": False,
-        "clustering": False,
-        "grace_protocol_splits": GRACE_SPLITS,
-    }
-    _, metrics = run(from_dict(GraphExperiment, data))
-    return {"accuracy": 100 * metrics["grace_protocol_accuracy"]}
+    exp = from_dict(GraphExperiment, data)
+    graph, method = build(exp)
+    Trainer(exp.trainer, method).fit([graph])
+    embeddings, _ = embed(method, graph)
+    scores = probe_grace_protocol(embeddings.cpu(), graph.y.cpu(), GRACE_SPLITS, exp.eval.seed)
+    return {"accuracy": 100 * scores["accuracy"][0]}
 
 
 class _FirstBatches:
@@ -118,6 +123,7 @@ def _recsys(objective: dict[str, Any], seed: int, budget: int, out: Path) -> dic
         out_dir=str(out),
         progress=False,
         tensorboard=False,
+        checkpoint_every=0,
         monitor="",
         patience=0,
     )
