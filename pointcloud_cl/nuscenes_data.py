@@ -148,7 +148,7 @@ def load_frame(
         raise MissingKeyError(
             f"{_tables(nusc)}: sample {sample_token} has no LIDAR_TOP in sample_data.json"
         )
-    check_sensor_records(nusc, lidar_token)
+    _check_sensor_records(nusc, lidar_token)
     points = read_pcd_bin(nusc.get_sample_data_path(lidar_token))
     views = []
     for channel in cameras:
@@ -158,7 +158,7 @@ def load_frame(
                 f"{_tables(nusc)}: sample {sample_token} has no camera {channel} in "
                 "sample_data.json"
             )
-        check_sensor_records(nusc, cam_token, camera=True)
+        _check_sensor_records(nusc, cam_token, camera=True)
         views.append(
             CameraView(
                 channel=channel,
@@ -189,7 +189,7 @@ def load_frame(
     )
 
 
-def check_sensor_records(nusc: NuScenes, sample_data_token: str, camera: bool = False) -> None:
+def _check_sensor_records(nusc: NuScenes, sample_data_token: str, camera: bool = False) -> None:
     """Check the records a ``sample_data`` entry leads to: its file name, its calibrated sensor's
     and ego pose's translation (3 numbers) and rotation (4 numbers, a non-zero quaternion), and
     for a camera the 3x3 intrinsic; an :class:`InputError` names the table, record and field."""
@@ -212,13 +212,13 @@ def check_sensor_records(nusc: NuScenes, sample_data_token: str, camera: bool = 
 def check_sweeps(nusc: NuScenes, sample_token: str, n_sweeps: int) -> None:
     """Check the LIDAR_TOP scans ``load_multisweep`` stacks for ``sample_token`` (the key frame
     and up to ``n_sweeps - 1`` earlier sweeps along ``prev``): each record's poses as in
-    :func:`check_sensor_records` and each file as :func:`read_pcd_bin` reads it, so a broken
+    :func:`_check_sensor_records` and each file as :func:`read_pcd_bin` reads it, so a broken
     sweep is an error naming its file rather than a reshape error inside the devkit."""
     token = nusc.get("sample", sample_token)["data"].get("LIDAR_TOP", "")
     for _ in range(n_sweeps):
         if not token:
             return
-        check_sensor_records(nusc, token)
+        _check_sensor_records(nusc, token)
         read_pcd_bin(nusc.get_sample_data_path(token))
         token = nusc.get("sample_data", token)["prev"]
 
