@@ -27,7 +27,7 @@ import logging
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.signal import decimate
@@ -79,22 +79,32 @@ def read_uci_eeg_trial(path: str | Path) -> tuple[np.ndarray, list[str]]:
     path = Path(path)
     names: dict[int, str] = {}
     values: list[float] = []
-    with gzip.open(path, "rt") as f:
-        for line in f:
-            if line.startswith("#"):
-                match = _UCI_CHANNEL_LINE.match(line)
-                if match:
-                    names[int(match.group(2))] = match.group(1)
-                continue
-            parts = line.split()
-            if len(parts) != 4:
-                raise ValueError(f"{path}: malformed line {line!r} (expected 4 fields)")
-            values.append(float(parts[3]))
+    try:
+        with gzip.open(path, "rt") as f:
+            for number, line in enumerate(f, 1):
+                if line.startswith("#"):
+                    match = _UCI_CHANNEL_LINE.match(line)
+                    if match:
+                        names[int(match.group(2))] = match.group(1)
+                    continue
+                parts = line.split()
+                if len(parts) != 4:
+                    raise InputError(
+                        f"{path}: line {number}: malformed line {line!r} (expected 4 fields)"
+                    )
+                try:
+                    values.append(float(parts[3]))
+                except ValueError:
+                    raise InputError(
+                        f"{path}: line {number}: value {parts[3]!r} is not a number"
+                    ) from None
+    except (OSError, EOFError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: not a readable gzip text trial file ({err})") from err
     if not names:
-        raise ValueError(f"{path}: no '# NAME chan k' header lines")
+        raise InputError(f"{path}: no '# NAME chan k' header lines")
     n_channels = len(names)
-    if len(values) % n_channels:
-        raise ValueError(f"{path}: {len(values)} values do not split into {n_channels} channels")
+    if len(values) % n_channels or not values:
+        raise InputError(f"{path}: {len(values)} values do not split into {n_channels} channels")
     signal = np.asarray(values, dtype=np.float32).reshape(n_channels, -1).T
     return signal, [names[k] for k in range(n_channels)]
 
@@ -215,7 +225,7 @@ def load_comet_npy(root: str | Path, *, window: int, stride: int) -> Hierarchica
             )
     if not label_path.is_file():
         raise InputError(f"{label_path} does not exist: COMET's labels are Label/label.npy")
-    table = np.load(label_path)
+    table = _load_npy(label_path)
     if table.ndim != 2 or table.shape[1] != 2:
         raise InputError(
             f"{label_path} must have shape (n_patients, 2) with columns (label, patient ID), got "
@@ -225,7 +235,10 @@ def load_comet_npy(root: str | Path, *, window: int, stride: int) -> Hierarchica
     files = sorted(feature_dir.glob("*.npy"))
     if not files:
         raise InputError(f"{feature_dir} holds no feature_ID.npy files")
-    trials, trial_labels, patients = [], [], []
+    trials: list[np.ndarray] = []
+    trial_labels: list[int] = []
+    patients: list[int] = []
+    channels: tuple[Path, int] | None = None
     for file in files:
         match = _FEATURE_FILE.match(file.name)
         if match is None:
@@ -233,26 +246,67 @@ def load_comet_npy(root: str | Path, *, window: int, stride: int) -> Hierarchica
         patient = int(match.group(1))
         if patient not in labels:
             raise InputError(f"{file}: patient {patient} has no row in {label_path}")
-        array = np.load(file)
-        if array.ndim != 3 or array.shape[0] == 0:
-            raise InputError(f"{file} must have shape (n_trials, T, C), got {array.shape}")
+        array = _load_npy(file)
+        if array.ndim != 3 or 0 in array.shape:
+            raise InputError(
+                f"{file}: patient {patient}'s trials must have shape (n_trials, T, C), got "
+                f"{array.shape}"
+            )
+        _check_feature_values(array, file, patient, window)
+        if channels is not None and array.shape[2] != channels[1]:
+            raise InputError(
+                f"{file}: patient {patient} has {array.shape[2]} channels, {channels[0].name} has "
+                f"{channels[1]}; every patient needs the same channels"
+            )
+        channels = channels or (file, array.shape[2])
         trials.extend(array)
         trial_labels.extend([labels[patient]] * array.shape[0])
         patients.extend([patient] * array.shape[0])
     return cut_windows(trials, trial_labels, patients, window, stride)
 
 
+def _load_npy(path: Path) -> np.ndarray:
+    """A numeric ``.npy`` array, never unpickling; a truncated, pickled or foreign file is an
+    :class:`InputError` naming it."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        reason = " ".join(str(err).split())
+        raise InputError(f"{path}: not a readable numeric .npy array ({reason})") from err
+    if not isinstance(array, np.ndarray) or not np.issubdtype(array.dtype, np.number):
+        kind = array.dtype if isinstance(array, np.ndarray) else type(array).__name__
+        raise InputError(f"{path}: holds {kind} values; COMET's arrays are numeric")
+    return array
+
+
+def _check_feature_values(array: np.ndarray, path: Path, patient: int, window: int) -> None:
+    """Refuse what would fail later without the file's name: inf, an all-NaN trial, trials
+    shorter than the window."""
+    if np.isinf(array).any():
+        raise InputError(f"{path}: patient {patient} has inf values; mark missing ones with NaN")
+    empty = np.isnan(array).all(axis=(1, 2))
+    if empty.any():
+        raise InputError(
+            f"{path}: patient {patient}'s trial {int(np.flatnonzero(empty)[0])} is entirely NaN"
+        )
+    if array.shape[1] < window:
+        raise InputError(
+            f"{path}: patient {patient}'s trials have {array.shape[1]} observations, shorter "
+            f"than data.window ({window})"
+        )
+
+
 def _patient_label_table(table: np.ndarray, path: Path) -> dict[int, int]:
-    """Patient ID -> label from COMET's ``label.npy`` rows, refusing fractional values and a
-    patient listed with two labels."""
+    """Patient ID -> label from COMET's ``label.npy`` rows, refusing missing, negative and
+    fractional values and a patient listed with two labels."""
     out: dict[int, int] = {}
     for row, (label, patient) in enumerate(table.tolist()):
-        if float(patient) != int(patient):
+        if not np.isfinite(patient) or float(patient) != int(patient):
             raise InputError(f"{path} row {row}: patient ID {patient} is not a whole number")
-        if float(label) != int(label):
+        if not np.isfinite(label) or float(label) != int(label) or label < 0:
             raise InputError(
                 f"{path} row {row}: patient {int(patient)} has label {label}, not a whole number "
-                "(labels are class indices 0, 1, ...)"
+                ">= 0 (labels are class indices 0, 1, ...)"
             )
         patient, label = int(patient), int(label)
         if out.get(patient, label) != label:
@@ -262,6 +316,21 @@ def _patient_label_table(table: np.ndarray, path: Path) -> dict[int, int]:
             )
         out[patient] = label
     return out
+
+
+def _read_ptb_record(header: Path) -> Any:
+    """``wfdb.rdrecord`` of ``header``'s record; an unreadable header or signal file is an
+    :class:`InputError` naming the header."""
+    import wfdb
+
+    try:
+        record = wfdb.rdrecord(str(header.with_suffix("")))
+    except (ValueError, IndexError, KeyError, TypeError, OSError, EOFError) as err:  # wfdb's
+        reason = " ".join(str(err).split()) or type(err).__name__
+        raise InputError(f"{header}: not a readable WFDB record ({reason})") from err
+    if record.p_signal is None or record.p_signal.ndim != 2 or record.p_signal.shape[0] == 0:
+        raise InputError(f"{header}: the record has no physical signal")
+    return record
 
 
 PTB_CLASSES = {"Healthy control": 0, "Myocardial infarction": 1}
@@ -292,7 +361,6 @@ def load_ptb_wfdb(
     logged. Errors name the record: no patient folders, a patient whose records give both
     diagnoses, records with different leads.
     """
-    import wfdb
 
     root = Path(root)
     folders = (
@@ -309,7 +377,7 @@ def load_ptb_wfdb(
     leads: list[str] | None = None
     for folder in folders:
         patient = int(_PTB_PATIENT.match(folder.name).group(1))  # type: ignore[union-attr]
-        records = [wfdb.rdrecord(str(h.with_suffix(""))) for h in sorted(folder.glob("*.hea"))]
+        records = [_read_ptb_record(h) for h in sorted(folder.glob("*.hea"))]
         diagnoses = {
             (r.record_name, d) for r in records if (d := ptb_diagnosis(r.comments)) in PTB_CLASSES
         }

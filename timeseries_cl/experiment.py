@@ -109,7 +109,8 @@ def splits(exp: TimeseriesExperiment) -> Splits:
     statistics logged."""
     data = load_source(exp.data)
     log.info("%s: %s", exp.data.source, describe(data))
-    parts = patient_split(data, exp.data.split, exp.data.split_seed)
+    source = f"{exp.data.source} data ({exp.data.root or 'generated'})"
+    parts = patient_split(data, exp.data.split, exp.data.split_seed, source)
     for name, part in zip(("train", "validation", "test"), parts, strict=True):
         log.info("%s split: %s", name, describe(part))
     return parts

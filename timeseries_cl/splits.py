@@ -55,7 +55,7 @@ def patient_split(
     """
     if len(fractions) != 3 or min(fractions) <= 0 or abs(sum(fractions) - 1) > 1e-6:
         raise InputError(f"data.split must be three positive numbers summing to 1, got {fractions}")
-    labels = dataset.patient_labels(source)
+    labels = _patient_labels(dataset, source)
     ids = np.asarray(sorted(labels))
     if ids.size < 6:
         raise InputError(
@@ -97,7 +97,7 @@ def patient_folds(
     patients are one patient of each class taken from fold (i + 1) mod k; the training patients
     are all the others. Every fold is checked with :func:`check_splits`.
     """
-    labels = dataset.patient_labels(source)
+    labels = _patient_labels(dataset, source)
     ids = np.asarray(sorted(labels))
     if not 2 <= k <= ids.size // 2:
         raise InputError(
@@ -120,6 +120,18 @@ def patient_folds(
         check_splits(split, f"{source}, fold {i}")
         out.append(split)
     return out
+
+
+def _patient_labels(dataset: HierarchicalDataset, source: str) -> dict[int, int]:
+    """Patient id -> label, refusing a data set whose patients are all of one class."""
+    labels = dataset.patient_labels(source)
+    classes = sorted(set(labels.values()))
+    if len(classes) < 2:
+        raise InputError(
+            f"{source}: every patient has class {classes} (patients {sorted(labels)}); "
+            "classification needs patients of at least two classes"
+        )
+    return labels
 
 
 def _one_per_class(patients: list[int], labels: dict[int, int]) -> list[int]:

@@ -24,8 +24,13 @@ def test_a_patient_with_two_labels_is_named() -> None:
 
 
 def test_a_single_class_training_split_is_refused_before_training() -> None:
-    with pytest.raises(InputError, match=r"training split has only class \[1\]"):
+    with pytest.raises(InputError, match=r"every patient has class \[1\] \(patients \[0, 1,"):
         patient_split(_patients([1] * 8), (0.6, 0.2, 0.2))
+    with pytest.raises(InputError, match=r"every patient has class \[1\]"):
+        patient_folds(_patients([1] * 8), 2)
+    ds = _patients([0, 0, 0, 1, 1, 1])
+    with pytest.raises(InputError, match=r"x: the training split has only class \[0\]"):
+        check_splits((ds.patients([0, 1]), ds.patients([2, 3]), ds.patients([4, 5])), "x")
 
 
 def test_fewer_than_two_patients_per_split_is_refused() -> None:
