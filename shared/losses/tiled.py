@@ -165,6 +165,7 @@ class _TiledLogSumExp(torch.autograd.Function):
             grad_lse = grad_lse.to(keys.dtype)
             backward = _bounded_backward if ctx.bounded else _online_backward
             grad = backward(keys, lse, grad_lse, ctx.pairs, ctx.inv_t, ctx.cache)
+        ctx.cache.release()
         return grad, None, None, None, None, None, None, None
 
 
@@ -190,7 +191,11 @@ class _Positives:
 
 
 class _TileCache:
-    """Forward tiles kept for the backward while they fit in ``budget`` bytes (0: keep none)."""
+    """Forward tiles kept for the backward while they fit in ``budget`` bytes (0: keep none).
+
+    Released after the backward: the graph (and so this object) lives as long as the caller keeps
+    the loss tensor, often into the next step's forward. A second backward through a retained
+    graph recomputes the tiles (bit-identical: the same products of the same inputs)."""
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
@@ -204,6 +209,9 @@ class _TileCache:
 
     def get(self, k: int) -> Tensor | None:
         return self.tiles.get(k)
+
+    def release(self) -> None:
+        self.tiles.clear()
 
 
 def _similarity(scaled: Tensor, keys: Tensor, ti: _Tile, tj: _Tile) -> Tensor:

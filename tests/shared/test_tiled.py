@@ -303,3 +303,24 @@ def test_batched_inputs_match_batched_dense(intra, symmetric):
     _assert_matches_dense(
         tensors, 0.2, 3, torch.float64, intra_view_negatives=intra, symmetric=symmetric
     )
+
+
+def _tiled_lse_node(loss):
+    """The _TiledLogSumExp node of ``loss``'s graph (breadth-first from its grad_fn)."""
+    queue = [loss.grad_fn]
+    while queue:
+        node = queue.pop(0)
+        if hasattr(node, "cache"):
+            return node
+        queue += [n for n, _ in node.next_functions if n is not None]
+    raise AssertionError("no tiled LSE node in the graph")
+
+
+def test_kept_tiles_are_released_by_the_backward():
+    # The caller often keeps the loss (and so its graph) alive into the next step's forward.
+    z1, z2 = _views(9, 4, torch.float64)
+    loss = tiled_info_nce(z1, z2, 0.1, block_size=4)
+    node = _tiled_lse_node(loss)
+    assert node.cache.tiles
+    loss.backward()
+    assert not node.cache.tiles
