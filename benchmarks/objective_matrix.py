@@ -323,16 +323,19 @@ def run_matrix(
 
 
 def markdown_table(results: dict[str, Any], domain: str, budget: int) -> str:
-    """One markdown table for ``domain`` at ``budget``: mean ± std over seeds per metric, wall
-    and CPU seconds per run; ``*`` marks a mean that differs from the default's by more than
-    the larger of the two seed standard deviations (both sides at least two seeds)."""
+    """One markdown table for ``domain`` at ``budget``: mean ± std over seeds per metric, the
+    paired difference to the default in the first metric (per seed, then mean ± std over the
+    seeds both ran), wall and CPU seconds per run; ``*`` marks a mean that differs from the
+    default's by more than the larger of the two seed standard deviations (both sides at least
+    two seeds)."""
     column = COLUMNS[domain]
     cells = [c for c in results["cells"].values() if c["domain"] == domain]
     cells = [c for c in cells if c["budget"] == budget]
     by_name: dict[str, list[dict[str, Any]]] = {}
     for cell in cells:
         by_name.setdefault(cell["objective"], []).append(cell)
-    header = ["objective", "seeds", *column.metrics, "wall s / run", "CPU s / run"]
+    paired = f"Δ {column.metrics[0]} vs default, paired"
+    header = ["objective", "seeds", *column.metrics, paired, "wall s / run", "CPU s / run"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     default = by_name.get("default", [])
     for name in cell_objectives(column):
@@ -350,6 +353,7 @@ def markdown_table(results: dict[str, Any], domain: str, budget: int) -> str:
                 base_mean, base_std = _mean_std(base)
                 mark = " *" if abs(mean - base_mean) > max(std, base_std) else ""
             row.append(f"{mean:.4g} ± {std:.2g}{mark}")
+        row.append(_paired(runs, default, column.metrics[0]) if name != "default" else "")
         row.append(f"{statistics.mean(c['wall_s'] for c in runs):.0f}")
         row.append(f"{statistics.mean(c['cpu_s'] for c in runs):.0f}")
         lines.append("| " + " | ".join(row) + " |")
@@ -359,6 +363,15 @@ def markdown_table(results: dict[str, Any], domain: str, budget: int) -> str:
             "temperature, so the default row is theirs."
         )
     return "\n".join(lines)
+
+
+def _paired(runs: list[dict[str, Any]], default: list[dict[str, Any]], metric: str) -> str:
+    base = {c["seed"]: c["scores"][metric] for c in default}
+    diffs = [c["scores"][metric] - base[c["seed"]] for c in runs if c["seed"] in base]
+    if not diffs:
+        return ""
+    mean, std = _mean_std(diffs)
+    return f"{mean:+.3g} ± {std:.2g}"
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:

@@ -109,7 +109,7 @@ def test_the_table_marks_differences_beyond_the_seed_spread_and_cells_not_run(
     table = matrix.markdown_table(results, "recsys", 5)
     rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines()}
     assert "10.5 ± 0.71 |" in rows["default (published)"]  # seeds 0, 1: 10 and 11
-    assert "0.5 ± 0.71 * |" in rows["dcl_w"]  # 10 apart, spreads 0.71
+    assert "0.5 ± 0.71 * | -10 ± 0 |" in rows["dcl_w"]  # 10 apart, spreads 0.71
     assert "| not run |" in rows["dcl"]
 
 
