@@ -1,16 +1,17 @@
 """Epoch time and memory of GRACE and gCooL (dense vs tiled contrast) on Cora, Amazon-Computers
 and Coauthor-CS, with the official GRACE code on Cora, alternated in one process.
 
-Per data set every implementation is built first (same graph object, same seed) and runs one
-warm-up epoch (full graph, both views, forward + backward + Adam) watched by a dispatch mode that
-records the largest tensor any op produces, forward or backward: its shape and its size over N^2
-show whether the epoch builds an N x N matrix. Then ``--rounds`` rounds each run one epoch of
-every implementation in turn, so load drift on a shared machine hits all of them alike. Per
-implementation the table gives the median wall-clock and CPU seconds (``time.process_time``) per
-epoch, both as ratios to the reference row (``grace-tiled`` for GRACE-style rows, ``gcool-tiled``
-for gCooL), and the epoch's working set: the peak resident memory during the epoch above the
-resident memory just before it (the peak is reset through ``/proc/self/clear_refs`` before each
-epoch, so it is that epoch's own). The load average before and after is recorded.
+Per data set every implementation is built first (same graph object, same seed); then
+``--warmup`` untimed and ``--rounds`` timed rounds each run one training epoch (full graph, both
+views, forward + backward + Adam) of every implementation in turn, so load drift on a shared
+machine hits all of them alike. Each implementation's first epoch is watched by a dispatch mode
+that records the largest tensor any op produces, forward or backward: its shape and its size over
+N^2 show whether an epoch builds an N x N matrix. Per implementation the table gives the median
+wall-clock and CPU seconds (``time.process_time``) per timed epoch, both as ratios to the reference
+row (``grace-tiled`` for GRACE-style rows, ``gcool-tiled`` for gCooL), and the epoch's working set:
+the peak resident memory during the epoch above the resident memory just before it (the peak is
+reset through ``/proc/self/clear_refs`` before each epoch, so it is that epoch's own). The load
+average before and after is recorded.
 
 Hyper-parameters are the shipped configs: ``grace_cora.yaml`` / ``gcool_cora.yaml`` on Cora,
 ``gcool_{computers,cs}.yaml`` on the others (GRACE there takes the same encoder, views and
@@ -24,7 +25,7 @@ block model, one epoch takes minutes) runs only when named.
 
     CONTRAST_DATA=../shared/data python benchmarks/bench_graph.py --data cora \\
         --official-grace /tmp/GRACE
-    python benchmarks/bench_graph.py --data computers cs --rounds 3 \\
+    python benchmarks/bench_graph.py --data computers cs --warmup 0 --rounds 1 \\
         --out benchmarks/results/graph.json
 
 The table is printed; ``--out`` writes the JSON (the committed results change only when named).
@@ -33,6 +34,7 @@ The table is printed; ``--out`` writes the JSON (the committed results change on
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import dataclasses
 import gc
@@ -184,7 +186,7 @@ def dense_matrix_gib(method: str, nodes: int) -> float:
 
 
 def bench_data(
-    data: str, rounds: int, official: Path | None, max_dense_gib: float
+    data: str, warmup: int, rounds: int, official: Path | None, max_dense_gib: float
 ) -> tuple[list[dict], list[str]]:
     graph = build_graph(_data_config(data))
     impls: dict[str, Epoch] = {}
@@ -203,30 +205,29 @@ def bench_data(
         impls = {"gcool-tiled": impls["gcool-tiled"]}
     if data == "cora" and official is not None:
         impls["official-grace"] = _official_grace(official, graph)
-    largest = {}
-    for name, epoch in impls.items():  # warm-up epoch, watched for its largest tensor
-        with LargestTensor() as watch:
-            epoch()
-        largest[name] = watch
+    largest = {name: LargestTensor() for name in impls}
     samples: dict[str, list[tuple[float, float, float, float]]] = {k: [] for k in impls}
-    for round_index in range(rounds):
+    for round_index in range(warmup + rounds):
         for name, epoch in impls.items():
+            watch = largest[name] if round_index == 0 else contextlib.nullcontext()
             _release_and_reset_peak()
             before = _status_kib("VmRSS")
             wall, cpu = time.perf_counter(), time.process_time()
-            loss = epoch()
+            with watch:
+                loss = epoch()
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             peak = _status_kib("VmHWM")
-            samples[name].append((wall, cpu, (peak - before) / 1024, loss))
             print(
-                f"{data} round {round_index + 1}/{rounds} {name}: {wall:.2f} s wall, "
-                f"{cpu:.2f} s CPU, +{(peak - before) / 1024:.0f} MiB, loss {loss:.4f}",
+                f"{data} round {round_index + 1}/{warmup + rounds} {name}: {wall:.2f} s wall, "
+                f"{cpu:.2f} s CPU, +{(peak - before) / 1024:.0f} MiB, loss {loss:.4f}"
+                + (" (warm-up)" if round_index < warmup else ""),
                 flush=True,
             )
-    timed = samples
+            if round_index >= warmup:
+                samples[name].append((wall, cpu, (peak - before) / 1024, loss))
     medians = {
         k: (statistics.median(s[0] for s in v), statistics.median(s[1] for s in v))
-        for k, v in timed.items()
+        for k, v in samples.items()
     }
     rows = []
     for name, runs in samples.items():
@@ -259,7 +260,8 @@ def bench_data(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", nargs="+", default=DEFAULT_DATA, choices=list(CONFIGS))
-    parser.add_argument("--rounds", type=int, default=2, help="timed rounds after the warm-up")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
+    parser.add_argument("--rounds", type=int, default=2, help="timed rounds (default 2)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--official-grace", type=Path, help="checkout of CRIPAC-DIG/GRACE")
     parser.add_argument(
@@ -271,6 +273,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write the JSON here (default: print only)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.rounds < 1 or args.warmup < 0:
+        parser.error("--rounds must be >= 1 and --warmup >= 0")
     if args.official_grace is not None and not (args.official_grace / "model.py").is_file():
         parser.error(f"--official-grace {args.official_grace}: no model.py there")
     if args.official_grace is None:
@@ -279,7 +283,7 @@ def main() -> None:
     rows, skipped = [], []
     for data in args.data:
         data_rows, data_skipped = bench_data(
-            data, args.rounds, args.official_grace, args.max_dense_gib
+            data, args.warmup, args.rounds, args.official_grace, args.max_dense_gib
         )
         rows += data_rows
         skipped += data_skipped
@@ -307,7 +311,8 @@ def main() -> None:
             "machine": f"2-core CPU ({platform.machine()}), shared",
             "torch": torch.__version__,
             "threads": args.threads,
-            "rounds": args.rounds,
+            "warmup_rounds": args.warmup,
+            "timed_rounds": args.rounds,
             "load_before": load_before,
             "load_after": load_after,
             "rows": rows,
