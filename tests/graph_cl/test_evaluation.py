@@ -15,8 +15,10 @@ from torch_geometric.data import Data
 from graph_cl.evaluation import (
     EvalConfig,
     evaluate_embeddings,
+    mean_pairwise_cosine,
     probe_grace_protocol,
     probe_public_split,
+    probe_random_splits,
     random_splits,
     validation_accuracy,
 )
@@ -153,3 +155,27 @@ def test_validation_accuracy_reads_only_the_first_split_train_and_validation_nod
     x = (emb - emb[train].mean(0)) / emb[train].std(0, unbiased=False)
     clf = LogisticRegression(C=1.0, max_iter=1000).fit(x[train].numpy(), y[train].numpy())
     assert acc == pytest.approx(float(np.mean(clf.predict(x[val].numpy()) == y[val].numpy())))
+
+
+def test_mean_pairwise_cosine_matches_the_all_pairs_mean() -> None:
+    emb = torch.randn(50, 6, generator=torch.Generator().manual_seed(0)) + 0.5
+    unit = F.normalize(emb.double(), dim=1)
+    assert mean_pairwise_cosine(emb) == pytest.approx(float((unit @ unit.T).mean()), rel=1e-12)
+    assert mean_pairwise_cosine(torch.ones(7, 3)) == pytest.approx(1.0)
+
+
+def test_grace_script_underfits_embeddings_that_share_one_direction() -> None:
+    """The Photo gap of RESULTS 2 in miniature: class signal 1e-4 on top of a common direction.
+    The standardised probe separates the classes; GRACE's script (L2-normalised rows, C <= 2^9)
+    reads chance, and reads the classes again once the common direction is removed."""
+    gen = torch.Generator().manual_seed(0)
+    y = torch.arange(200) % 4
+    signal = F.one_hot(y, 4).float() @ torch.randn(4, 8, generator=gen)
+    emb = torch.ones(200, 8) + 1e-4 * (signal + 0.3 * torch.randn(200, 8, generator=gen))
+    assert mean_pairwise_cosine(emb) > 0.9999
+    random_acc = probe_random_splits(emb, y, EvalConfig(random_splits=1))["accuracy"][0]
+    grace_acc = probe_grace_protocol(emb, y, 1, seed=0)["accuracy"][0]
+    centred_acc = probe_grace_protocol(emb - emb.mean(0), y, 1, seed=0)["accuracy"][0]
+    assert random_acc > 0.85
+    assert grace_acc < 0.35  # chance is 0.25
+    assert centred_acc > 0.6  # 20 training nodes
