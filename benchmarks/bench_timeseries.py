@@ -1,133 +1,229 @@
-"""COMET pretraining throughput (samples/s) and peak memory on this CPU, next to the sample-level
-baseline, on UCI-EEG-shaped batches (61 channels) with the paper's encoder (64 hidden, 10 blocks,
-320 output). Each case runs in its own process, so its peak resident memory (``ru_maxrss``) is its
-own; the peak covers the model, the batch, activations and the optimiser state.
+"""COMET's pretraining step against the sample-level baseline's, alternated round-robin in one
+process, and (optionally) COMET's four level losses against the official code's.
 
-A step is one ``training_step`` through the trainer's manual-optimisation path: forward of every
-view, the loss, backward, AdamW step and the weight-average update. Reported: the median time of
-``--steps`` steps after one warm-up step, samples/s = batch / median step time, and a split of
-a COMET step into its four encoder passes vs its four level losses (median over ``--steps``
-repetitions of the forward + backward of each part, without the optimiser step).
-Prints a markdown table and writes ``benchmarks/results/timeseries.json``.
+Step rows: UCI-EEG-shaped batches (64 windows, 61 channels) and the paper's encoder (64 hidden,
+10 blocks, 320 output). A step is one ``training_step`` (every view's encoder pass, the losses),
+backward, AdamW and the weight-average update. After one warm-up step each, the two methods
+alternate for ``--rounds`` rounds, so both see the same machine load; each step's CPU time
+(``time.process_time``) and wall-clock time are recorded. Reported per length T: the medians and
+the COMET / baseline ratios of the medians, CPU and wall side by side.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_timeseries.py
-    OMP_NUM_THREADS=1 python benchmarks/bench_timeseries.py --lengths 32 --steps 3
+Official row (``--official PATH``, a checkout of DL4mHealth/COMET; skipped without it): the four
+level losses on identical (64, T, 320) tensors, forward + backward, ours
+(``levels.id_contrasts`` with the official pairing + ``levels.hierarchical_levels``) alternated
+with the official ``patient_contrastive_loss`` + ``trial_contrastive_loss`` +
+``contrastive_loss(..., hierarchical=True)`` of the sample and observation losses (all factors 1;
+the official file is loaded from PATH, never copied here); the two totals are compared too.
+
+The load average (``os.getloadavg``) is recorded before and after. Prints markdown tables and
+writes ``benchmarks/results/timeseries.json``.
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_timeseries.py --official /tmp/COMET
+    OMP_NUM_THREADS=1 python benchmarks/bench_timeseries.py --lengths 32 --rounds 3
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import json
-import multiprocessing as mp
 import os
 import platform
-import resource
 import statistics
 import time
+from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
+from types import ModuleType
+
+import torch
+
+from timeseries_cl import levels
+from timeseries_cl.comet import COMET, AveragedEncoderMethod, SampleContrast
 
 RESULTS = Path(__file__).resolve().parent / "results" / "timeseries.json"
 CHANNELS = 61
+OUTPUT_DIMS = 320
 
 
-def _run_case(method_name: str, batch: int, length: int, steps: int, queue: mp.Queue) -> None:
-    import torch
+def _timed(fn: Callable[[], None]) -> tuple[float, float]:
+    cpu, wall = time.process_time(), time.perf_counter()
+    fn()
+    return time.process_time() - cpu, time.perf_counter() - wall
 
-    from timeseries_cl import levels
-    from timeseries_cl.comet import COMET, SampleContrast
 
-    torch.manual_seed(0)
-    cls = COMET if method_name == "comet" else SampleContrast
-    method = cls(CHANNELS)
+def _round_robin(
+    cases: Mapping[str, Callable[[], None]], rounds: int
+) -> dict[str, dict[str, float]]:
+    """One warm-up call each, then ``rounds`` alternating calls; median CPU and wall seconds."""
+    for fn in cases.values():
+        fn()
+    cpu: dict[str, list[float]] = {name: [] for name in cases}
+    wall: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, fn in cases.items():
+            c, w = _timed(fn)
+            cpu[name].append(c)
+            wall[name].append(w)
+    return {
+        name: {"cpu_s": statistics.median(cpu[name]), "wall_s": statistics.median(wall[name])}
+        for name in cases
+    }
+
+
+def _step(method: AveragedEncoderMethod, batch: dict[str, torch.Tensor]) -> Callable[[], None]:
     optimizer = torch.optim.AdamW(method.encoder.parameters(), lr=1e-3)
 
-    def step(data: dict[str, torch.Tensor]) -> None:
-        loss = method.training_step(data)["loss"]
+    def step() -> None:
+        loss = method.training_step(batch)["loss"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         method.on_after_optimizer_step(0)
 
-    data = {
-        "x": torch.randn(batch, length, CHANNELS),
-        "patient": torch.arange(batch) // 12,  # 4 trials x 3 windows per patient chunk
-        "trial": torch.arange(batch) // 3,
+    return step
+
+
+def _ids(batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Patient and trial ids of a HierarchicalBatchSampler batch: chunks of 4 trials x 3 windows."""
+    return torch.arange(batch) // 12, torch.arange(batch) // 3
+
+
+def step_rows(batch: int, lengths: list[int], rounds: int) -> list[dict[str, float | int]]:
+    rows = []
+    for length in lengths:
+        torch.manual_seed(0)
+        patient, trial = _ids(batch)
+        data = {"x": torch.randn(batch, length, CHANNELS), "patient": patient, "trial": trial}
+        methods = {"comet": COMET(CHANNELS), "sample": SampleContrast(CHANNELS)}
+        cases = {name: _step(method, data) for name, method in methods.items()}
+        t = _round_robin(cases, rounds)
+        rows.append(_row(length, batch, t, "comet", "sample"))
+        print(f"T = {length}: {rows[-1]}", flush=True)
+    return rows
+
+
+def _row(
+    length: int, batch: int, t: dict[str, dict[str, float]], ours: str, other: str
+) -> dict[str, float | int]:
+    return {
+        "length": length,
+        "batch": batch,
+        f"{ours}_cpu_s": t[ours]["cpu_s"],
+        f"{ours}_wall_s": t[ours]["wall_s"],
+        f"{other}_cpu_s": t[other]["cpu_s"],
+        f"{other}_wall_s": t[other]["wall_s"],
+        "cpu_ratio": t[ours]["cpu_s"] / t[other]["cpu_s"],
+        "wall_ratio": t[ours]["wall_s"] / t[other]["wall_s"],
     }
-    times = []
-    for _ in range(steps + 1):
-        start = time.perf_counter()
-        step(data)
-        times.append(time.perf_counter() - start)
-    median = statistics.median(times[1:])
-    result = {
-        "method": method_name, "batch": batch, "length": length, "channels": CHANNELS,
-        "step_s": median, "samples_per_s": batch / median,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }
-    if method_name == "comet":
-        encoder_times, loss_times = [], []
-        for _ in range(steps):
-            start = time.perf_counter()
-            views = [method.encoder(data["x"], m) for m in ("all_true",) * 2 + ("continuous",) * 2]
-            sum(v.sum() for v in views).backward()
-            encoder_times.append(time.perf_counter() - start)
-            z = [v.detach().requires_grad_(True) for v in views]
-            start = time.perf_counter()
-            loss = (
-                levels.id_contrast(z[0], z[1], data["patient"])
-                + levels.id_contrast(z[0], z[1], data["trial"])
-                + levels.hierarchical(levels.sample_contrast, z[2], z[3])
-                + levels.hierarchical(levels.observation_contrast, z[2], z[3])
-            )
-            loss.backward()
-            loss_times.append(time.perf_counter() - start)
-        result.update(
-            encoder_passes_s=statistics.median(encoder_times),
-            level_losses_s=statistics.median(loss_times),
+
+
+def _official_losses(checkout: Path) -> ModuleType:
+    path = checkout / "models" / "losses.py"
+    if not path.is_file():
+        raise SystemExit(
+            f"--official {checkout}: no models/losses.py (a DL4mHealth/COMET checkout)"
         )
-    queue.put(result)
+    spec = importlib.util.spec_from_file_location("official_comet_losses", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def official_rows(
+    checkout: Path, batch: int, lengths: list[int], rounds: int
+) -> list[dict[str, float | int]]:
+    official = _official_losses(checkout)
+    patient, trial = _ids(batch)
+    rows = []
+    for length in lengths:
+        torch.manual_seed(1)
+        z = [torch.randn(batch, length, OUTPUT_DIMS, requires_grad=True) for _ in range(4)]
+        ours = partial(_ours_total, z, patient, trial)
+        reference = partial(_official_total, official, z, patient, trial)
+        cases = {"ours": partial(_backward, z, ours), "official": partial(_backward, z, reference)}
+        row = _row(length, batch, _round_robin(cases, rounds), "ours", "official")
+        with torch.no_grad():
+            row["abs_difference"] = abs(float(ours() - reference()))
+        rows.append(row)
+        print(f"official, T = {length}: {row}", flush=True)
+    return rows
+
+
+def _ours_total(z: list[torch.Tensor], patient: torch.Tensor, trial: torch.Tensor) -> torch.Tensor:
+    p, t = levels.id_contrasts(z[0], z[1], [patient, trial], 0.1, "official")
+    s, o = levels.hierarchical_levels(z[2], z[3])
+    return p + t + s + o
+
+
+def _official_total(
+    official: ModuleType, z: list[torch.Tensor], patient: torch.Tensor, trial: torch.Tensor
+) -> torch.Tensor:
+    loss = official.patient_contrastive_loss(z[0], z[1], patient)
+    loss = loss + official.trial_contrastive_loss(z[0], z[1], trial)
+    for level in (official.sample_contrastive_loss, official.observation_contrastive_loss):
+        loss = loss + official.contrastive_loss(z[2], z[3], level, hierarchical=True)
+    return loss
+
+
+def _backward(z: list[torch.Tensor], total: Callable[[], torch.Tensor]) -> None:
+    for v in z:
+        v.grad = None
+    total().backward()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lengths", type=int, nargs="+", default=[32, 64, 128])
-    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--official", type=Path, help="a DL4mHealth/COMET checkout (optional)")
     args = parser.parse_args()
 
-    ctx = mp.get_context("spawn")
-    rows = []
-    for length in args.lengths:
-        for method_name in ("comet", "sample"):
-            queue = ctx.Queue()
-            proc = ctx.Process(
-                target=_run_case, args=(method_name, args.batch, length, args.steps, queue)
-            )
-            proc.start()
-            rows.append(queue.get())
-            proc.join()
+    load_before = os.getloadavg()
+    steps = step_rows(args.batch, args.lengths, args.rounds)
+    losses = (
+        official_rows(args.official, args.batch, args.lengths, args.rounds) if args.official else []
+    )
+    load_after = os.getloadavg()
     report = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared), "
-        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}",
-        "load_average_1min": os.getloadavg()[0],
-        "rows": rows,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared), torch "
+        f"{torch.__version__}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}",
+        "load_average_before": load_before,
+        "load_average_after": load_after,
+        "rounds": args.rounds,
+        "steps": steps,
+        "official_level_losses": losses,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print("| method | batch | T | step (s) | samples/s | peak RSS (MB) | encoder / losses (s) |")
-    print("|---|---|---|---|---|---|---|")
-    for r in rows:
-        split = (
-            f"{r['encoder_passes_s']:.2f} / {r['level_losses_s']:.2f}" if "encoder_passes_s" in r
-            else "-"
-        )
+    print(
+        "\n| T | COMET step CPU / wall (s) | sample step CPU / wall (s) | ratio CPU | ratio wall |"
+    )
+    print("|---|---|---|---|---|")
+    for r in steps:
         print(
-            f"| {r['method']} | {r['batch']} | {r['length']} | {r['step_s']:.2f} | "
-            f"{r['samples_per_s']:.1f} | {r['peak_rss_mb']:.0f} | {split} |"
+            f"| {r['length']} | {r['comet_cpu_s']:.3f} / {r['comet_wall_s']:.3f} | "
+            f"{r['sample_cpu_s']:.3f} / {r['sample_wall_s']:.3f} | {r['cpu_ratio']:.2f} | "
+            f"{r['wall_ratio']:.2f} |"
         )
-    print(f"\nload average (1 min) at the end: {report['load_average_1min']:.1f}")
+    if losses:
+        print(
+            "\n| T | ours CPU / wall (s) | official CPU / wall (s) | ratio CPU | ratio wall |",
+            end="",
+        )
+        print(" abs. difference |")
+        print("|---|---|---|---|---|---|")
+        for r in losses:
+            print(
+                f"| {r['length']} | {r['ours_cpu_s']:.3f} / {r['ours_wall_s']:.3f} | "
+                f"{r['official_cpu_s']:.3f} / {r['official_wall_s']:.3f} | {r['cpu_ratio']:.2f} | "
+                f"{r['wall_ratio']:.2f} | {r['abs_difference']:.1e} |"
+            )
+    print(f"\nload average (1, 5, 15 min): before {load_before}, after {load_after}")
 
 
 if __name__ == "__main__":
