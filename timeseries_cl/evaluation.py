@@ -62,7 +62,7 @@ def encode(method: AveragedEncoderMethod, x: np.ndarray, batch_size: int = 256) 
             rows = idx[start : start + batch_size]
             z = method.embed(torch.from_numpy(x[rows, :length]).to(device)).cpu().numpy()
             if out.shape[1] == 0:
-                out = np.empty((x.shape[0], z.shape[1]), dtype=np.float32)
+                out = np.empty((x.shape[0], z.shape[1]), dtype=z.dtype)
             out[rows] = z
     method.train(was_training)
     return out

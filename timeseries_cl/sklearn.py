@@ -15,13 +15,24 @@ no resampling. ``groups`` are patient ids and ``trials`` trial ids (any hashable
 label is interpreted within its patient). Without ``groups`` every series is its own patient and
 without ``trials`` its own trial; those levels then have no positives and contribute 0, so COMET
 reduces to its sample and observation levels.
+
+``transform`` keeps float32 input float32 and returns float64 for anything else, computed in
+float64 (a float64 copy of the trained network), so float64 results do not depend on which
+series share a batch. The transformer passes
+``sklearn.utils.estimator_checks.check_estimator`` except for the checks in
+:data:`NOT_APPLICABLE`, which assume that the columns of a 2-D ``X`` are features: here they are
+the timestamps of univariate series, whose number may differ between ``fit`` and ``transform``
+(series are pooled over time) and among which NaN marks a missing observation. Each entry gives
+the reason.
 """
 
 from __future__ import annotations
 
+import copy
 import tempfile
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
@@ -32,6 +43,27 @@ from timeseries_cl.config import COMETConfig, SampleContrastConfig, TimeseriesEx
 from timeseries_cl.dataset import HierarchicalDataset
 from timeseries_cl.evaluation import encode
 from timeseries_cl.experiment import build_method, hierarchical_batches
+
+NOT_APPLICABLE = {
+    "check_n_features_in": (
+        "n_features_in_ counts channels; the columns of a 2-D X are the timestamps of univariate "
+        "series (1 channel)"
+    ),
+    "check_n_features_in_after_fitting": (
+        "n_features_in_ counts channels, and a 2-D X always has 1 channel, so a 2-D X with another "
+        "number of columns is a valid input of other length"
+    ),
+    "check_transformer_general": (
+        "series of another length (number of columns) are valid in transform: representations "
+        "are pooled over time"
+    ),
+    "check_estimators_nan_inf": (
+        "NaN marks a missing or padded observation (tslearn's layout), so NaN is valid input; inf "
+        "is refused"
+    ),
+}
+"""The ``check_estimator`` checks that do not apply to time series, with the reason (pass it as
+``expected_failed_checks``)."""
 
 
 class COMETTransformer(TransformerMixin, BaseEstimator):
@@ -90,7 +122,7 @@ class COMETTransformer(TransformerMixin, BaseEstimator):
         patient, trial = _hierarchy(x.shape[0], groups, trials)
         data = HierarchicalDataset(x, np.zeros(x.shape[0], dtype=np.int64), patient, trial)
         exp = TimeseriesExperiment(
-            method=self.method,
+            method="comet" if self.method == "comet" else "sample",
             encoder=EncoderConfig(self.hidden_dims, self.output_dims, self.depth),
             comet=COMETConfig(LevelWeights(*self.weights), self.temperature),
             sample=SampleContrastConfig(self.temperature),
@@ -121,26 +153,43 @@ class COMETTransformer(TransformerMixin, BaseEstimator):
     def transform(self, X: np.ndarray) -> np.ndarray:
         """(n, output_dims) max-pooled representations of the observed timestamps."""
         check_is_fitted(self, "model_")
-        x = _series(X, "X")
+        single = isinstance(X, np.ndarray) and X.dtype == np.float32
+        x = _series(X, "X", np.float32 if single else np.float64)
         if x.shape[2] != self.n_features_in_:
             raise ValueError(
                 f"X has {x.shape[2]} channels but the transformer was fitted on "
                 f"{self.n_features_in_}"
             )
-        return encode(self.model_, x)
+        return encode(self.model_ if single else copy.deepcopy(self.model_).double(), x)
 
 
-def _series(X: object, name: str) -> np.ndarray:
-    x = np.asarray(X, dtype=np.float32)
+def _series(X: object, name: str, dtype: type[np.floating] = np.float32) -> np.ndarray:
+    """``X`` as (n, T, channels) of ``dtype``, refusing what the encoder cannot take."""
+    if sp.issparse(X):
+        raise TypeError(
+            f"Sparse data was passed for {name}, but dense data is required: sparse input is not "
+            "supported (use X.toarray())"
+        )
+    raw = np.asarray(X)
+    if np.iscomplexobj(raw):
+        raise ValueError(f"Complex data not supported: {name} has dtype {raw.dtype}")
+    x = raw.astype(dtype)
     if x.ndim == 2:
         x = x[:, :, None]
     if x.ndim != 3:
         raise ValueError(
             f"{name} must be (n_series, T, channels) like tslearn's to_time_series_dataset, or "
-            f"(n_series, T) for univariate series; got shape {x.shape}"
+            f"(n_series, T) for univariate series; got shape {x.shape}. Reshape your data: "
+            "X.reshape(1, -1) for one univariate series"
         )
     if x.shape[0] == 0:
-        raise ValueError(f"{name} holds no series")
+        raise ValueError(f"{name} holds no series (shape={raw.shape})")
+    if x.shape[1] < 2:
+        raise ValueError(
+            f"Found array with {x.shape[1]} feature(s) (shape={raw.shape}) while a minimum of 2 "
+            f"is required: n_features = {x.shape[1]}, but COMET contrasts timestamps, so each "
+            "series needs at least 2"
+        )
     if np.isinf(x).any():
         raise ValueError(f"{name} contains inf; mark missing observations with NaN")
     empty = np.isnan(x).all(axis=(1, 2))

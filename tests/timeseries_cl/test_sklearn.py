@@ -1,4 +1,5 @@
-"""The scikit-learn transformer with tslearn datasets, groups/trials, and inside a Pipeline."""
+"""The scikit-learn transformer with tslearn datasets, groups/trials, inside a Pipeline, under
+scikit-learn's estimator checks and with float64 / float32 kept."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import check_estimator
 from tslearn.utils import to_time_series_dataset
 
-from timeseries_cl.sklearn import COMETTransformer, _hierarchy
+from timeseries_cl.sklearn import NOT_APPLICABLE, COMETTransformer, _hierarchy
 
 FAST = {"hidden_dims": 8, "output_dims": 16, "depth": 2, "epochs": 2, "batch_size": 16}
 
@@ -82,3 +84,31 @@ def test_bad_input_is_reported() -> None:
     fitted = COMETTransformer(**FAST).fit(np.random.default_rng(0).standard_normal((4, 8, 2)))
     with pytest.raises(ValueError, match="fitted on 2"):
         fitted.transform(np.zeros((4, 8, 3)))
+
+
+def test_check_estimator_passes_but_the_checks_that_do_not_apply_to_time_series() -> None:
+    """Every scikit-learn estimator check passes except those of ``NOT_APPLICABLE`` (documented
+    with their reason), and those do fail, so the list is not stale."""
+    results = check_estimator(
+        COMETTransformer(**{**FAST, "epochs": 1}),
+        expected_failed_checks=NOT_APPLICABLE,
+        on_fail=None,
+    )
+    status: dict[str, set[str]] = {}
+    for r in results:
+        status.setdefault(r["status"], set()).add(r["check_name"])
+    assert status.get("failed", set()) == set()
+    assert status["xfail"] == set(NOT_APPLICABLE)
+    assert len(status["passed"]) > 35
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_transform_keeps_float64_and_float32(dtype) -> None:
+    X = np.random.default_rng(0).standard_normal((12, 16, 2)).astype(dtype)
+    model = COMETTransformer(**FAST).fit(X)
+    z = model.transform(X)
+    assert z.dtype == dtype
+    # a series' embedding does not depend on the batch it is in (exactly in float64)
+    tolerance = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(z[:5], model.transform(X[:5]), rtol=tolerance, atol=tolerance)
+    assert model.transform(X.astype(np.int64)).dtype == np.float64
