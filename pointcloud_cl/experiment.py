@@ -40,15 +40,22 @@ from pointcloud_cl.finetune import BEVPerceptionModel, LabelledBatch, make_label
 from pointcloud_cl.heads import N_CLASSES, BEVLayout
 from pointcloud_cl.lidar_backbone import LidarBEVEncoder
 from pointcloud_cl.nuscenes_data import open_nuscenes
-from pointcloud_cl.prc import PointRegionContrast
+from pointcloud_cl.prc import SCENE_CONTRAST_PROVIDES, PointRegionContrast
 from pointcloud_cl.rad import RegionAwareDistillation, RegionBEVBatch, region_cells
-from pointcloud_cl.slidr import SLidR, SuperpixelConfig, SuperpixelPairs, make_superpixel_pairs
+from pointcloud_cl.slidr import (
+    SUPERPIXEL_CONTRAST_PROVIDES,
+    SLidR,
+    SuperpixelConfig,
+    SuperpixelPairs,
+    make_superpixel_pairs,
+)
 from pointcloud_cl.synthetic import make_synthetic_nuscenes
 from pointcloud_cl.views import PointViews, ViewAugmentation, make_point_views
 from pointcloud_cl.voxelize import voxelize_batch
 from shared.config import save_config
 from shared.errors import CheckpointError, InputError
 from shared.evaluation import mean_std
+from shared.losses.registry import check_fits
 from shared.run_report import finish_run
 from shared.training import (
     Trainer,
@@ -209,7 +216,13 @@ def _rad(
 
 def build(exp: PointcloudExperiment) -> tuple[FrameSet, Any, BatchStream]:
     """The train frames and the pretraining method ``exp.method`` names (CALICO: its PRC stage)
-    with its batches, initialised from ``trainer.seed``."""
+    with its batches, initialised from ``trainer.seed``. An ``objective:`` that does not fit the
+    method fails here, before any data is read."""
+    if exp.objective:
+        if exp.method == "slidr":
+            check_fits(exp.objective, SUPERPIXEL_CONTRAST_PROVIDES, "slidr superpixel contrast")
+        else:
+            check_fits(exp.objective, SCENE_CONTRAST_PROVIDES, "prc scene-level term")
     nusc = open_data(exp)
     cameras = () if exp.method == "prc" else exp.data.cameras
     train = load_frames(nusc, exp, exp.data.train_split, cameras)

@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from pointcloud_cl.camera_backbone import ImageEncoder
+from pointcloud_cl.config import PointcloudExperiment
+from pointcloud_cl.experiment import build
 from pointcloud_cl.lidar_backbone import LidarBEVEncoder
 from pointcloud_cl.prc import SCENE_CONTRAST_PROVIDES, PointRegionContrast
 from pointcloud_cl.regions import segment_regions
@@ -20,6 +22,7 @@ from pointcloud_cl.slidr import (
     superpixels,
 )
 from pointcloud_cl.views import ViewAugmentation, make_point_views
+from shared.config import load_config
 from shared.errors import InputError
 from shared.losses.registry import build_objective, fitting_objectives
 from tests.pointcloud_cl.test_methods import GRID, frames  # noqa: F401 (the fixture)
@@ -135,3 +138,22 @@ def test_slidr_rejects_objectives_that_do_not_fit_and_names_those_that_do(name):
     with pytest.raises(InputError, match="objectives that fit 'slidr superpixel contrast'") as err:
         _slidr({"name": name})
     assert all(fit in str(err.value) for fit in SLIDR_FITTING)
+
+
+@pytest.mark.parametrize(
+    ("method", "label"), [("slidr", "slidr superpixel contrast"), ("prc", "prc scene-level term")]
+)
+def test_an_unfitting_objective_fails_before_any_data_is_read(tmp_path, method, label):
+    exp = load_config(
+        PointcloudExperiment,
+        None,
+        [
+            f"method={method}",
+            f"data.root={tmp_path / 'absent'}",
+            "data.make_synthetic=false",
+            "objective={name: swav}",
+        ],
+    )
+    with pytest.raises(InputError, match=f"objectives that fit '{label}'"):
+        build(exp)
+    assert not (tmp_path / "absent").exists()
