@@ -131,7 +131,9 @@ def demo(out_dir: Path) -> list[DemoRow]:
         start = time.perf_counter()
         _, metrics = run(demo_experiment(method, out_dir))
         note = f"synthetic, 2 epochs, {time.perf_counter() - start:.0f} s"
-        for row in metrics["rows"]:  # type: ignore[union-attr]
+        scored = metrics["rows"]
+        assert isinstance(scored, list)
+        for row in scored:
             if row["protocol"] == "linear":
                 label = f"probe accuracy ({row['fraction']:.0%} labels)"
                 rows.append(
