@@ -60,7 +60,7 @@ def test_resc_trains_the_anchor_view_only() -> None:
     reweighted_community_contrast(
         h1, h2, torch.softmax(torch.randn(20, 3), dim=1), 0.4, 0.1
     ).backward()
-    assert h1.grad.abs().sum() > 0 and h2.grad is None
+    assert h1.grad is not None and h1.grad.abs().sum() > 0 and h2.grad is None
 
 
 def test_community_centroids_are_means() -> None:
