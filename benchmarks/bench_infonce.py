@@ -10,9 +10,9 @@ holds them).
    (printed; the script stops if one differs by more than 1e-8).
 2. Sizes (t = 0.1, random rows) and the low-temperature cases (t = 0.01, clustered and aligned
    rows at the largest size up to 8192; tiled and dense only, the peers' work does not depend on
-   the inputs): the implementations and ``matmul``,
-   the tiled loss's matrix products alone (12 N^2 d FLOPs: the arithmetic bound, measured on this
-   machine at this moment), are alternated round-robin in this one process, ``--reps`` rounds
+   the inputs): the implementations and ``matmul``, the tiled loss's matrix products alone
+   (whose rate, measured on this machine at this moment, turns the 12 N^2 d FLOPs of the loss
+   into its arithmetic bound), are alternated round-robin in this one process, ``--reps`` rounds
    after one warm-up round, each round starting one implementation later. Process CPU time
    (``time.process_time``) and wall-clock time are reported side by side, with the load average
    before and after: on a shared machine the CPU-time ratios are the ones to read. Peak memory
@@ -169,7 +169,7 @@ def loss_step(impl: str, temperature: float, z1: Tensor, z2: Tensor) -> Step:
 
 def matmul_step(n: int, dim: int, device: str) -> Step:
     """The matrix products of ``tiled_info_nce`` at 2 x N x d alone: per tile pair I <= J, s_IJ
-    forward and the two gradient products G Z_J, G^T Z_I backward (12 N^2 d FLOPs)."""
+    forward and the two gradient products G Z_J, G^T Z_I backward (:func:`matmul_flops`)."""
     g = torch.Generator().manual_seed(0)
     keys = torch.randn(2 * n, dim, generator=g).to(device)
     grad = torch.zeros_like(keys)
@@ -188,8 +188,15 @@ def matmul_step(n: int, dim: int, device: str) -> Step:
 
 
 def flops(n: int, dim: int) -> float:
-    """12 N^2 d: half the symmetric (2N)^2 Gram forward, two such products backward."""
+    """12 N^2 d: half the symmetric (2N)^2 Gram forward, two such products backward (the bound)."""
     return 12.0 * n * n * dim
+
+
+def matmul_flops(n: int, dim: int) -> float:
+    """FLOPs of :func:`matmul_step`: three products per tile pair I <= J (diagonal tiles whole, so
+    a little above :func:`flops`)."""
+    sizes = [min(BLOCK, 2 * n - start) for start in range(0, 2 * n, BLOCK)]
+    return sum(3 * 2.0 * a * b * dim for i, a in enumerate(sizes) for b in sizes[i:])
 
 
 def _sync(device: str) -> None:
@@ -443,18 +450,23 @@ def format_sizes(rows: dict[str, dict], dim: int) -> str:
 
     lines = [
         "| input | t | tiled | dense | lightly | pml | tiled/dense | lightly/tiled | pml/tiled "
-        "| tiled/matmul | matmul GFLOP/s | load 1 min |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| tiled/matmul | matmul GFLOP/s | tiled / FLOP bound | load 1 min |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows.values():
-        matmul = row["impls"].get("matmul")
-        rate = f"{flops(row['n'], dim) / matmul['cpu_s'] / 1e9:.1f}" if matmul else "n/a"
+        rate, bound = "n/a", "n/a"
+        if "matmul" in row["impls"]:
+            gflops = matmul_flops(row["n"], dim) / row["impls"]["matmul"]["cpu_s"] / 1e9
+            rate = f"{gflops:.1f}"
+            if "tiled" in row["impls"]:
+                bound_s = flops(row["n"], dim) / gflops / 1e9
+                bound = f"{row['impls']['tiled']['cpu_s'] / bound_s:.2f}"
         lines.append(
             f"| 2x{row['n']}x{dim} {row['kind']} | {row['temperature']} | "
             + " | ".join(cell(row, i) for i in IMPLS)
             + f" | {_ratios(row, 'tiled', 'dense')} | {_ratios(row, 'lightly', 'tiled')} | "
             f"{_ratios(row, 'pml', 'tiled')} | {_ratios(row, 'tiled', 'matmul')} | {rate} | "
-            f"{row['load_avg'][0]:.1f} -> {row['load_avg'][1]:.1f} |"
+            f"{bound} | {row['load_avg'][0]:.1f} -> {row['load_avg'][1]:.1f} |"
         )
     return "\n".join(lines)
 
@@ -488,7 +500,7 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=3, help="timed round-robin rounds per case")
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--grid-size", type=int, default=1024, help="N of the temperature grid")
-    parser.add_argument("--grid-reps", type=int, default=2, help="rounds per grid case")
+    parser.add_argument("--grid-reps", type=int, default=5, help="rounds per grid case")
     parser.add_argument("--no-grid", action="store_true", help="skip the temperature grid")
     parser.add_argument(
         "--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads"
@@ -528,7 +540,7 @@ def main() -> int:
     grid = {} if args.no_grid else run_grid(args)
     sizes_table = format_sizes(sizes, args.dim)
     print("\nforward + backward, median CPU / wall seconds (peak memory growth); ratios CPU / wall")
-    print("matmul: the tiled loss's matrix products alone, 12 N^2 d FLOPs\n")
+    print("matmul: the tiled loss's matrix products alone; FLOP bound: 12 N^2 d at its rate\n")
     print(sizes_table)
     grid_table = format_grid(grid, args.dim) if grid else ""
     if grid:
