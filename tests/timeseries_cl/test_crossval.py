@@ -81,3 +81,37 @@ def test_the_shipped_config_is_the_uci_eeg_protocol() -> None:
     assert exp.eval.fractions == (1.0, 0.1, 0.01)
     with pytest.raises(Exception, match="crossval"):
         load_config(TimeseriesExperiment, CONFIG, ["crossval.repeats=2"])
+
+
+def test_an_interrupted_run_keeps_every_finished_fold(tmp_path: Path, monkeypatch) -> None:
+    """Seeds run outer and the files are rewritten after every fold: a run stopped in its second
+    fold leaves the first fold's rows, table and loss curves."""
+    import timeseries_cl.crossval as crossval
+
+    calls = []
+    supervised = crossval.downstream_scores
+
+    def stop_in_the_second_fold(*args, **kwargs):
+        calls.append(kwargs["seed"])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return supervised(*args, **kwargs)
+
+    monkeypatch.setattr(crossval, "downstream_scores", stop_in_the_second_fold)
+    exp = load_config(TimeseriesExperiment, CONFIG, [*TINY, f"trainer.out_dir={tmp_path}"])
+    with pytest.raises(KeyboardInterrupt):
+        run_crossval(exp)
+    saved = json.loads((tmp_path / "crossval.json").read_text())
+    assert {(r["seed"], r["fold"]) for r in saved["rows"]} == {(0, 0)}
+    assert calls == [0, 0]  # the second fold ran with the same seed
+    assert len(saved["losses"]["comet"]) == 1
+    assert "| 100% | comet | 1 |" in (tmp_path / "crossval.md").read_text()
+
+
+def test_an_objective_that_does_not_fit_fails_before_loading_data(tmp_path: Path) -> None:
+    from shared.errors import InputError
+
+    bad = ["objective.name=swav", "data.source=uci_eeg", "data.root=/nonexistent"]
+    exp = load_config(TimeseriesExperiment, CONFIG, [*TINY, *bad, f"trainer.out_dir={tmp_path}"])
+    with pytest.raises(InputError, match="objectives that fit 'comet'"):
+        run_crossval(exp)
