@@ -19,9 +19,12 @@ difference COMET - baseline: per fold the mean over seeds, then mean ± std over
 number of folds COMET wins. Fine-tuning of the pretrained encoders is left out to keep the
 protocol affordable on a CPU.
 
-Writes ``<trainer.out_dir>/crossval.json`` (every row, the per-epoch pretraining losses) and
-``crossval.md`` (the table), and a plot of the pretraining loss curves,
-``plots/pretraining_loss.png``.
+Seeds run outer and folds inner, so every finished seed has scored all patients. After every
+fold the run rewrites ``<trainer.out_dir>/crossval.json`` (every row so far, the per-epoch
+pretraining losses), ``crossval.md`` (the table) and a plot of the pretraining loss curves,
+``plots/pretraining_loss.png``, so an interrupted run keeps what it finished. An ``objective:``
+section applies to both pretrained methods (COMET's sample and observation levels, the
+baseline's contrast) and is checked before any data is read.
 
     >>> exp = load_config(TimeseriesExperiment, "configs/timeseries/crossval_uci_eeg.yaml", [])
     >>> summary = run_crossval(exp)
