@@ -51,6 +51,20 @@ def world_size() -> int:
     return dist.get_world_size() if is_distributed() else 1
 
 
+def all_gather_object(obj: Any) -> list[Any]:
+    """Every rank's ``obj`` (picklable), in rank order; ``[obj]`` when not distributed.
+
+    Used for small per-rank state such as each rank's random-number-generator state, which a
+    checkpoint must keep per rank for an exact resume. Objects travel between this job's own
+    processes only, never through a file.
+    """
+    if not is_distributed():
+        return [obj]
+    out: list[Any] = [None] * world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
 def init_from_env() -> bool:
     """Initialise the default process group from torchrun's variables; return whether one is active.
 

@@ -142,7 +142,10 @@ class Trainer:
         return opts
 
     # ------------------------------------------------------------ checkpoint
-    def _state(self, train_batches: Any) -> dict[str, Any]:
+    def _state(self, train_batches: Any, rank_rngs: list[dict[str, Any]]) -> dict[str, Any]:
+        """What ``last.pt`` holds. ``rank_rngs`` is every rank's generator state in rank order
+        (one entry without DDP): each rank draws its own dropout masks and augmentations, so each
+        must resume from its own state; ``rng`` is rank 0's, for a resume on one process."""
         state = {
             "format": CHECKPOINT_FORMAT,
             "epoch": self.epoch,
@@ -151,7 +154,8 @@ class Trainer:
             "optimizers": [opt.state_dict() for opt in self.optimizers],
             "schedulers": [s.state_dict() if s else None for s in self.schedulers],
             "scaler": self.scaler.state_dict(),
-            "rng": rng_state(),
+            "rng": rank_rngs[0],
+            "rank_rngs": rank_rngs,
             "best_metric": self.best_metric,
             "best_epoch": self.best_epoch,
             "bad_evals": self.bad_evals,
@@ -181,7 +185,19 @@ class Trainer:
             if sched is not None and sched_state is not None:
                 sched.load_state_dict(sched_state)
         self.scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"])
+        rank_rngs = state.get("rank_rngs", [])
+        if len(rank_rngs) == distributed.world_size():
+            set_rng_state(rank_rngs[distributed.rank()])
+        else:
+            if rank_rngs:
+                log.warning(
+                    "%s was written by %d processes and resumed by %d: every process continues "
+                    "from rank 0's random state, so dropout and augmentations do not replay",
+                    self.out_dir,
+                    len(rank_rngs),
+                    distributed.world_size(),
+                )
+            set_rng_state(state["rng"])
         generator = getattr(train_batches, "generator", None)
         if isinstance(generator, torch.Generator) and "loader_generator" in state:
             generator.set_state(state["loader_generator"])
@@ -303,6 +319,9 @@ class Trainer:
                     stopped_early = self._track_best(metrics)
                 self.history.append({"epoch": float(self.epoch), **summary})
                 self._log_epoch(summary)
+                # Every rank takes part in the gather each epoch (no rank-dependent condition can
+                # leave one waiting); the checkpoint itself is written by rank 0.
+                rank_rngs = distributed.all_gather_object(rng_state())
                 if (
                     self.is_main
                     and cfg.checkpoint_every
@@ -313,7 +332,9 @@ class Trainer:
                     )
                 ):
                     save_checkpoint_atomic(
-                        self._state(train_batches), self.out_dir / "last.pt", keep_previous=True
+                        self._state(train_batches, rank_rngs),
+                        self.out_dir / "last.pt",
+                        keep_previous=True,
                     )
         finally:
             self._close_logs()

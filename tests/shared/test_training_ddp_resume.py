@@ -8,10 +8,9 @@ epoch's step rows were logged but before its checkpoint), so the resume starts f
 ``STOP - 1``'s ``last.pt`` and must drop the logged rows of the lost epoch. (SIGKILL at any moment
 is covered by ``test_kill_resume.py`` in one process.)
 
-Per-rank randomness (dropout) is the case that does not resume yet: only rank 0 writes
-``last.pt`` and its ``rng`` entry holds rank 0's generator states, which every rank restores, so
-after a resume rank 1 draws rank 0's dropout masks. That test is an expected failure until the
-trainer stores every rank's RNG state (see its reason).
+With dropout each rank draws its own masks, so the resume must give each rank its own
+generator states: ``last.pt`` keeps every rank's (``rank_rngs``) and each rank restores its entry.
+Before that, every rank restored rank 0's state and the dropout run left the curve.
 """
 
 from __future__ import annotations
@@ -132,11 +131,5 @@ def test_resumed_ddp_run_continues_on_the_uninterrupted_curve(runs: Path) -> Non
     _check_resume_matches(runs / "dropout0.0")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="only rank 0's RNG state is checkpointed and every rank restores it; needs "
-    "shared/training/loop.py to gather every rank's rng_state() at checkpoint time and restore "
-    "each rank its own",
-)
 def test_resumed_ddp_run_with_dropout_continues_on_the_uninterrupted_curve(runs: Path) -> None:
     _check_resume_matches(runs / "dropout0.3")
