@@ -84,6 +84,8 @@ class GCoolConfig:
 class GCooL(TwoViewGraphMethod):
     """gCooL (module docstring), optionally with the POT regulariser."""
 
+    epoch: Tensor  # buffer: the epochs finished, which the schedule reads
+
     def __init__(
         self,
         in_dim: int,
