@@ -47,11 +47,13 @@ Two numerically exact schedules; neither reads a value back from the device:
   are below the rounding of the sums they join, so values and gradients are unchanged.
 
 Where the time goes (2 x 8192 x 128, fp32, one thread; docs/RESULTS.md 1.2): the matrix
-products are 12 N^2 d FLOPs (4 N^2 d forward, 8 N^2 d backward; 103 GFLOP), the bound the
-benchmark measures as the same products alone. Each exp and each elementwise pass over the 2 N^2
-tile entries adds a few percent: the bounded schedule runs one exp pass and ~5 light passes, the
-online one four exp passes and ~12 passes, hence its extra time at t = 0.01. Python overhead is
-one loop iteration per tile pair (136 at N = 8192, block_size = 1024).
+products are 12 N^2 d FLOPs (4 N^2 d forward, 8 N^2 d backward; 103 GFLOP), the arithmetic
+bound; the loss takes 1.5x that bound at t = 0.1 and 1.9-2.1x at t = 0.01. The forward products
+(K = d = 128, a block_size^2 output) run slower per FLOP than the backward ones, and every exp,
+row or column sum and weighting of G is one more pass over the 2 N^2 tile entries: the bounded
+schedule makes about five such passes (one exp), the online one about twelve (four exps), which
+is its extra time at low temperature. Python overhead is one loop iteration per tile pair (136 at
+N = 8192, block_size = 1024), negligible.
 
 Half-precision inputs (fp16 / bf16) are computed in fp32 and the loss is returned in fp32; autocast
 is disabled inside the tiles. The code is device-agnostic (CPU and CUDA).
