@@ -84,11 +84,11 @@ def _lightly_ntxent() -> type:
     bypassed; lightly's own NTXentLoss code runs unchanged.
     """
     try:
-        import lightly
+        import lightly  # type: ignore[import-untyped]
     except ImportError as err:
         raise PeerMissing(f"lightly is not installed ({err})") from err
     try:
-        from lightly.loss import NTXentLoss
+        from lightly.loss import NTXentLoss  # type: ignore[import-untyped]
 
         return NTXentLoss
     except (ImportError, RuntimeError):
@@ -113,7 +113,7 @@ def make_loss(name: str, temperature: float) -> Callable[[Tensor, Tensor], Tenso
         return _lightly_ntxent()(temperature=temperature)
     if name == "pml":
         try:
-            from pytorch_metric_learning.losses import NTXentLoss
+            from pytorch_metric_learning.losses import NTXentLoss  # type: ignore[import-untyped]
         except ImportError as err:
             raise PeerMissing(f"pytorch-metric-learning is not installed ({err})") from err
         pml = NTXentLoss(temperature=temperature)
