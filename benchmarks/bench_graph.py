@@ -18,11 +18,11 @@ Hyper-parameters are the shipped configs: ``grace_cora.yaml`` / ``gcool_cora.yam
 temperature without the community terms). The official GRACE row (github.com/CRIPAC-DIG/GRACE,
 ``model.py``; pass a checkout with ``--official-grace PATH``, it is never part of this repository)
 runs its ``Model.loss`` and its ``train()`` step on the same Cora graph with the official Cora
-settings; without the path the row is skipped. A dense contrast whose logit matrix would pass
-``--max-dense-gib`` (GRACE's N x 2N on Computers and CS: 1.4 and 2.5 GiB, each alive with several
-of its size) is skipped and listed instead of swapping a shared machine. ``sbm100k`` (a 100,000-node
-block model, one epoch takes minutes) runs only when named; so do Computers and CS, whose epochs
-at the official widths take minutes of CPU each on one thread.
+settings; without the path the row is skipped. Above ``graph_cl.contrast.DENSE_MAX_NODES``
+nodes the node contrast is tiled whatever the config says, so there the dense rows are skipped and
+listed. ``sbm100k`` (a 100,000-node block model, one epoch takes minutes) runs only when named;
+so do Computers and CS, whose epochs at the official widths take minutes of CPU each on one
+thread.
 
     CONTRAST_DATA=../shared/data python benchmarks/bench_graph.py --data cora \\
         --official-grace /tmp/GRACE
@@ -57,6 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from graph_cl.config import GraphExperiment  # noqa: E402
+from graph_cl.contrast import DENSE_MAX_NODES  # noqa: E402
 from graph_cl.data import GraphDataConfig, build_graph  # noqa: E402
 from graph_cl.gcool import GCooL  # noqa: E402
 from graph_cl.grace import GRACE, GraceConfig  # noqa: E402
@@ -179,25 +180,18 @@ def _official_grace(checkout: Path, graph: Data) -> Epoch:
     return epoch
 
 
-def dense_matrix_gib(method: str, nodes: int) -> float:
-    """Size of one logit matrix of the dense contrast (fp32): GRACE's NT-Xent with intra-view
-    negatives is N x 2N per direction, gCooL's cross-view InfoNCE N x N."""
-    return nodes * nodes * (2 if method == "grace" else 1) * 4 / 2**30
-
-
 def bench_data(
-    data: str, warmup: int, rounds: int, official: Path | None, max_dense_gib: float
+    data: str, warmup: int, rounds: int, official: Path | None
 ) -> tuple[list[dict], list[str]]:
     graph = build_graph(_data_config(data))
     impls: dict[str, Epoch] = {}
     skipped = []
     for method in ("grace", "gcool"):
         for kind in ("dense", "tiled"):
-            gib = dense_matrix_gib(method, graph.num_nodes)
-            if kind == "dense" and gib > max_dense_gib:
+            if kind == "dense" and graph.num_nodes > DENSE_MAX_NODES:
                 skipped.append(
-                    f"{data} {method}-dense: one logit matrix is {gib:.1f} GiB "
-                    f"(> --max-dense-gib {max_dense_gib})"
+                    f"{data} {method}-dense: {graph.num_nodes:,} nodes > DENSE_MAX_NODES "
+                    f"({DENSE_MAX_NODES:,}), the node contrast is tiled"
                 )
                 continue
             impls[f"{method}-{kind}"] = _ours(method, kind == "tiled", data, graph)
@@ -264,12 +258,6 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="timed rounds (default 2)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--official-grace", type=Path, help="checkout of CRIPAC-DIG/GRACE")
-    parser.add_argument(
-        "--max-dense-gib",
-        type=float,
-        default=1.3,
-        help="skip a dense contrast whose logit matrix is larger (default 1.3)",
-    )
     parser.add_argument("--out", type=Path, help="write the JSON here (default: print only)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -282,9 +270,7 @@ def main() -> None:
     load_before = os.getloadavg()
     rows, skipped = [], []
     for data in args.data:
-        data_rows, data_skipped = bench_data(
-            data, args.warmup, args.rounds, args.official_grace, args.max_dense_gib
-        )
+        data_rows, data_skipped = bench_data(data, args.warmup, args.rounds, args.official_grace)
         rows += data_rows
         skipped += data_skipped
     load_after = os.getloadavg()
