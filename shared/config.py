@@ -273,7 +273,7 @@ def _convert(tp: Any, value: Any, where: str, base: Any = None) -> Any:
         if value not in args:
             raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(repr, args))}")
         return value
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         section_base = base if isinstance(base, tp) else None
         return from_dict(tp, value if value is not None else {}, where, section_base)
     if origin in (list, tuple, Sequence) or tp in (list, tuple):
