@@ -210,13 +210,18 @@ def distributed_info_nce(
         segments.append(local)
         if me < size - 1:
             segments.append(Segment(local.stop, base + size * n, view, False))
-    lse = tiled_anchor_logsumexp(
+    lse, tile_positive = tiled_anchor_logsumexp(
         keys,
         segments,
         temperature,
         intra_view_negatives=intra_view_negatives,
         extra_negatives=extra_negatives,
         block_size=block_size,
+        max_sq_norm=1.0 if normalize else None,
+        positive_offset=size * n,
     )
+    # value: LSE_a - (the tile's s_a,pos), differenced per row so the two terms near 1/t cancel
+    # before the average; gradient: that of LSE_a - <z1_i, z2_i> / t
     positive = (z1 * z2).sum(1) / temperature
-    return lse.mean() - positive.mean()
+    local_positive = tile_positive[me * n : (me + 1) * n]
+    return (lse.view(-1, n) - local_positive - (positive - positive.detach())).mean()

@@ -390,7 +390,8 @@ def tiled_anchor_logsumexp(
     block_size: int = 1024,
     max_sq_norm: float | None = None,
     cache_bytes: int = DEFAULT_CACHE_BYTES,
-) -> Tensor:
+    positive_offset: int = 0,
+) -> tuple[Tensor, Tensor]:
     """Streaming LSE_a = log sum_{b in K(a)} exp(<k_a, k_b> / t) for every anchor row of ``keys``.
 
     The building block of :func:`tiled_info_nce` and of
@@ -411,37 +412,14 @@ def tiled_anchor_logsumexp(
             selects the online schedule (the bound is not read from the device: no host sync).
         cache_bytes: forward tiles kept for the backward, up to this many bytes (0: recompute
             every tile in the backward, O(K d) memory).
+        positive_offset: P > 0 also reads the logits s_{i, i + P} of the anchor rows i < P from
+            the same tiles as their LSE (no gradient), so a loss LSE_a - s_a,pos cancels as exactly
+            as the dense cross-entropy; rows i < P that are not anchors read 0.
 
     Returns:
-        (R,) LSE of the anchor rows, in the order of the anchor segments.
+        (R,) LSE of the anchor rows, in the order of the anchor segments, and the (P,) positive
+        logits (empty for P = 0).
     """
-    lse, _ = _anchor_logsumexp(
-        keys,
-        segments,
-        temperature,
-        intra_view_negatives=intra_view_negatives,
-        extra_negatives=extra_negatives,
-        block_size=block_size,
-        max_sq_norm=max_sq_norm,
-        cache_bytes=cache_bytes,
-    )
-    return lse
-
-
-def _anchor_logsumexp(
-    keys: Tensor,
-    segments: Sequence[Segment],
-    temperature: float,
-    *,
-    intra_view_negatives: bool,
-    extra_negatives: Tensor | None = None,
-    block_size: int = 1024,
-    max_sq_norm: float | None = None,
-    cache_bytes: int = DEFAULT_CACHE_BYTES,
-    positive_offset: int = 0,
-) -> tuple[Tensor, Tensor]:
-    """:func:`tiled_anchor_logsumexp`, and with ``positive_offset`` P > 0 also the (P,) logits
-    s_{i, i + P} read from the same tiles (no gradient); P = 0 returns an empty second tensor."""
     check_temperature(temperature)
     _check_size("block_size", block_size, 1)
     _check_size("cache_bytes", cache_bytes, 0)
@@ -545,7 +523,7 @@ def _pair_loss(
     """One (N, d) problem: the mean over anchors of (LSE_a - s_a,pos), differenced per row so the
     two terms near 1/t cancel before the average (not after it)."""
     n = z1.shape[0]
-    lse, tile_positive = _anchor_logsumexp(
+    lse, tile_positive = tiled_anchor_logsumexp(
         torch.cat([z1, z2]),
         [Segment(0, n, 0, True), Segment(n, 2 * n, 1, symmetric)],
         temperature,

@@ -137,6 +137,19 @@ def test_single_process_fallbacks(monkeypatch):
     )
 
 
+def test_fp32_value_at_low_temperature_is_as_accurate_as_dense():
+    """The loss is differenced per row (LSE_a - s_a,pos), so at t = 0.01, where both terms are
+    near 1/t = 100, the fp32 value stays within twice the dense loss's error against fp64."""
+    g = torch.Generator().manual_seed(0)
+    centres = torch.randn(4, 32, generator=g, dtype=torch.float64)
+    z1 = centres.repeat(64, 1) + 0.05 * torch.randn(256, 32, generator=g, dtype=torch.float64)
+    z2 = z1 + 0.01 * torch.randn(256, 32, generator=g, dtype=torch.float64)
+    exact = info_nce(z1, z2, 0.01)
+    ours = distributed.distributed_info_nce(z1.float(), z2.float(), 0.01, block_size=64)
+    dense = info_nce(z1.float(), z2.float(), 0.01)
+    assert abs(ours.double() - exact) <= 2 * max(abs(dense.double() - exact).item(), 1e-7)
+
+
 def test_init_from_env_requires_torchrun_variables(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     for name in ("RANK", "MASTER_ADDR", "MASTER_PORT"):
