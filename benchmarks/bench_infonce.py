@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib
 import json
 import os
 import platform
@@ -44,7 +43,6 @@ import statistics
 import subprocess
 import sys
 import time
-import types
 from collections.abc import Callable
 from pathlib import Path
 
@@ -75,30 +73,15 @@ class PeerMissing(Exception):
 
 
 def _lightly_ntxent() -> type:
-    """``lightly.loss.NTXentLoss``.
-
-    ``lightly.loss`` imports torchvision (for other losses); a torchvision wheel built for another
-    torch (e.g. the CUDA wheel next to torch+cpu) fails to import. NTXentLoss itself needs
-    neither torchvision nor ``lightly.models.utils`` (used only with ``gather_distributed``), so
-    when the package import fails, its module is loaded with those package ``__init__`` files
-    bypassed; lightly's own NTXentLoss code runs unchanged.
-    """
-    try:
-        import lightly  # type: ignore[import-untyped]
-    except ImportError as err:
-        raise PeerMissing(f"lightly is not installed ({err})") from err
+    """``lightly.loss.NTXentLoss``; lightly is installed in the benchmark environment
+    (``make bench-env``) with the torchvision it imports."""
     try:
         from lightly.loss import NTXentLoss  # type: ignore[import-untyped]
-
-        return NTXentLoss
-    except (ImportError, RuntimeError):
-        root = lightly.__path__[0]
-        for name in ("lightly.loss", "lightly.models", "lightly.models.modules"):
-            package = types.ModuleType(name)
-            package.__path__ = [f"{root}/{name.split('.', 1)[1].replace('.', '/')}"]
-            sys.modules[name] = package
-        sys.modules["lightly.models.utils"] = types.ModuleType("lightly.models.utils")
-        return importlib.import_module("lightly.loss.ntx_ent_loss").NTXentLoss
+    except ImportError as err:
+        raise PeerMissing(f"lightly is not installed ({err})") from err
+    except RuntimeError as err:  # beside a torchvision whose operators do not load
+        raise PeerMissing(f"lightly.loss does not import here ({err})") from err
+    return NTXentLoss
 
 
 def make_loss(name: str, temperature: float) -> Callable[[Tensor, Tensor], Tensor]:

@@ -29,6 +29,7 @@ from pointcloud_cl.io import (
 )
 from shared.errors import InputError
 
+# The 13 devkit tables a nuScenes version folder holds (NUSCENES_SCHEMA.md in the data folder).
 TABLES = (
     "category",
     "attribute",

@@ -27,6 +27,7 @@ from pyquaternion import Quaternion
 
 from pointcloud_cl.classes import CATEGORY_OF_CLASS, DETECTION_CLASSES
 from pointcloud_cl.io import CAMERA_CHANNELS
+from pointcloud_cl.nuscenes_data import TABLES
 from pointcloud_cl.raycast import render_camera, scan_lidar
 
 VERSION = "v1.0-mini"
@@ -174,24 +175,7 @@ def make_synthetic_nuscenes(root: str | Path, cfg: SyntheticConfig | None = None
         )
     root = Path(root)
     rng = np.random.default_rng(cfg.seed)
-    tables: dict[str, list[dict]] = {
-        name: []
-        for name in (
-            "category",
-            "attribute",
-            "visibility",
-            "instance",
-            "sensor",
-            "calibrated_sensor",
-            "ego_pose",
-            "log",
-            "scene",
-            "sample",
-            "sample_data",
-            "sample_annotation",
-            "map",
-        )
-    }
+    tables: dict[str, list[dict]] = {name: [] for name in TABLES}
     for name in DETECTION_CLASSES:
         tables["category"].append(
             {

@@ -66,21 +66,13 @@ def _leaves(seed: int, *shapes: tuple[int, ...]) -> Inputs:
 
 
 def _lightly(module: str) -> types.ModuleType:
-    """``lightly.loss.<module>``, loaded past the package ``__init__`` files when those fail (they
-    import torchvision, whose CUDA wheel does not load next to torch+cpu); the loss code runs
-    unchanged. ImportError when lightly is not installed."""
-    import lightly  # type: ignore[import-untyped]
-
+    """``lightly.loss.<module>``; ImportError when lightly is not installed (it lives in the
+    benchmark environment, ``make bench-env``, beside the torchvision it needs), or when it is
+    installed beside a torchvision that does not load (e.g. a CUDA wheel next to torch+cpu)."""
     try:
         return importlib.import_module(f"lightly.loss.{module}")
-    except (ImportError, RuntimeError):
-        root = lightly.__path__[0]
-        for name in ("lightly.loss", "lightly.models", "lightly.models.modules"):
-            package = types.ModuleType(name)
-            package.__path__ = [f"{root}/{name.split('.', 1)[1].replace('.', '/')}"]
-            sys.modules[name] = package
-        sys.modules["lightly.models.utils"] = types.ModuleType("lightly.models.utils")
-        return importlib.import_module(f"lightly.loss.{module}")
+    except RuntimeError as err:  # torchvision's operators fail to register
+        raise ImportError(f"lightly.loss does not import here: {err}") from err
 
 
 def _multiview_official() -> types.ModuleType:
