@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
-import socket
 
 import pytest
 import torch
@@ -14,15 +12,10 @@ from torch import nn
 
 from shared import distributed
 from shared.losses import info_nce, tiled_info_nce
+from tests.gloo import free_port, join_group
 
 WORLD = 2
 N, D_IN, D = 5, 6, 4  # 5 local rows, block_size 2: ragged tiles on every rank
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _global_batch(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -96,15 +89,7 @@ def _check_gather_with_grad(rank: int) -> None:
 
 
 def _worker(rank: int, port: int) -> None:
-    os.environ.update(
-        RANK=str(rank),
-        LOCAL_RANK=str(rank),
-        WORLD_SIZE=str(WORLD),
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-    )
-    torch.set_num_threads(1)
-    assert distributed.init_from_env()
+    join_group(rank, WORLD, port)
     try:
         assert dist.get_backend() == "gloo"
         assert distributed.is_distributed()
@@ -118,7 +103,7 @@ def _worker(rank: int, port: int) -> None:
 
 
 def test_two_gloo_ranks_match_single_process():
-    mp.spawn(_worker, args=(_free_port(),), nprocs=WORLD, join=True)
+    mp.spawn(_worker, args=(free_port(),), nprocs=WORLD, join=True)
 
 
 def test_single_process_fallbacks(monkeypatch):

@@ -13,13 +13,10 @@ parameters, the iSogCLR buffers and the MoCHi queue after four steps must agree.
 
 from __future__ import annotations
 
-import os
-import socket
 from pathlib import Path
 
 import pytest
 import torch
-import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, DistributedSampler, Subset, TensorDataset
@@ -27,6 +24,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset, TensorDatas
 from shared import distributed
 from shared.losses.registry import build_objective
 from shared.training import Trainer, TrainerConfig, seed_everything
+from tests.gloo import free_port, join_group, leave_group
 
 WORLD, N, D_IN, D, LOCAL = 2, 32, 6, 4, 4
 ISOGCLR = {"name": "isogclr", "eta": 0.5}  # a large step so the temperatures visibly move
@@ -82,15 +80,7 @@ def train(method_args: tuple[dict, int], loader: DataLoader, out_dir: Path) -> d
 
 
 def worker(rank: int, port: int, result_dir: str) -> None:
-    os.environ.update(
-        RANK=str(rank),
-        LOCAL_RANK=str(rank),
-        WORLD_SIZE=str(WORLD),
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-    )
-    torch.set_num_threads(1)
-    assert distributed.init_from_env()
+    join_group(rank, WORLD, port)
     results: dict[str, object] = {}
     # ragged gather: rank r holds r + 1 rows
     results["gathered"] = distributed.all_gather_rows(torch.full((rank + 1, 2), float(rank)))
@@ -106,16 +96,7 @@ def worker(rank: int, port: int, result_dir: str) -> None:
         loader = DataLoader(data, batch_size=LOCAL, sampler=sampler)
         results[name] = train((objective, 1), loader, Path(result_dir) / name)
     torch.save(results, Path(result_dir) / f"rank{rank}.pt")
-    # Both ranks leave together: a rank that tears the group down while the other still drains
-    # the last collective's messages aborted the other process (about 1 run in 15 on 2 cores).
-    dist.barrier()
-    dist.destroy_process_group()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    leave_group()
 
 
 @pytest.fixture(scope="module")

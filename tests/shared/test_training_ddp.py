@@ -1,16 +1,14 @@
 """The trainer under DDP: two gloo processes on CPU train exactly like one process on the union."""
 
 import os
-import socket
 
 import torch
-import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
-from shared.distributed import init_from_env
 from shared.training import Trainer, TrainerConfig, seed_everything
+from tests.gloo import free_port, join_group, leave_group
 
 N, D = 64, 5
 
@@ -52,26 +50,12 @@ def train(out_dir: str, loader: DataLoader) -> dict[str, Tensor]:
 
 
 def worker(rank: int, port: int, out_dir: str, result_dir: str) -> None:
-    os.environ.update(
-        RANK=str(rank),
-        LOCAL_RANK=str(rank),
-        WORLD_SIZE="2",
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-    )
-    torch.set_num_threads(1)
-    assert init_from_env()  # the trainer would do it too; the sampler needs the group first
+    join_group(rank, 2, port)
     data = dataset()
     loader = DataLoader(data, batch_size=8, sampler=DistributedSampler(data, shuffle=False))
     state = train(out_dir, loader)
     torch.save(state, os.path.join(result_dir, f"rank{rank}.pt"))
-    dist.destroy_process_group()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    leave_group()
 
 
 def test_ddp_matches_single_process_on_the_union(tmp_path):

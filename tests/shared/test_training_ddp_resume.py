@@ -15,7 +15,6 @@ Before that, every rank restored rank 0's state and the dropout run left the cur
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -25,10 +24,9 @@ import torch.multiprocessing as mp
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
-from shared.distributed import init_from_env
 from shared.training import Trainer, TrainerConfig
+from tests.gloo import free_port, join_group, leave_group
 from tests.shared.test_kill_resume import rows
-from tests.shared.test_training_ddp import free_port
 
 N, D, EPOCHS, STOP = 64, 5, 4, 3
 DROPOUTS = (0.0, 0.3)
@@ -83,15 +81,7 @@ def train(out_dir: Path, dropout: float, stop_at: int = 0, resume: bool = False)
 def worker(rank: int, port: int, root: str) -> None:
     """For each dropout: the uninterrupted run, the stopped run, and its resume (one process
     group for all six runs: starting two processes costs more than the training)."""
-    os.environ.update(
-        RANK=str(rank),
-        LOCAL_RANK=str(rank),
-        WORLD_SIZE="2",
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-    )
-    torch.set_num_threads(1)
-    assert init_from_env()
+    join_group(rank, 2, port)
     for dropout in DROPOUTS:
         folder = Path(root) / f"dropout{dropout}"
         train(folder / "full", dropout)
@@ -105,7 +95,7 @@ def worker(rank: int, port: int, root: str) -> None:
             torch.save({"epoch": state["epoch"], "lost_rows": len(lost)}, folder / "stop.pt")
         dist.barrier()
         train(folder / "stopped", dropout, resume=True)
-    dist.destroy_process_group()
+    leave_group()
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,10 @@ after-step hook (no manual optimisation), identical on both ranks."""
 import os
 
 import torch
-import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from shared.distributed import init_from_env
 from shared.training import Trainer, TrainerConfig, seed_everything
-from tests.shared.test_training_ddp import free_port
+from tests.gloo import free_port, join_group, leave_group
 from timeseries_cl.comet import COMET, EncoderConfig
 
 STEPS = 3
@@ -28,15 +26,7 @@ def batches(rank: int) -> list[dict[str, torch.Tensor]]:
 
 
 def worker(rank: int, port: int, out_dir: str, result_dir: str) -> None:
-    os.environ.update(
-        RANK=str(rank),
-        LOCAL_RANK=str(rank),
-        WORLD_SIZE="2",
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-    )
-    torch.set_num_threads(1)
-    assert init_from_env()
+    join_group(rank, 2, port)
     seed_everything(0)
     method = COMET(2, EncoderConfig(hidden_dims=8, output_dims=8, depth=1, dropout=0.0))
     cfg = TrainerConfig(
@@ -50,7 +40,7 @@ def worker(rank: int, port: int, out_dir: str, result_dir: str) -> None:
         },
         os.path.join(result_dir, f"rank{rank}.pt"),
     )
-    dist.destroy_process_group()
+    leave_group()
 
 
 def test_comet_trains_under_ddp_with_its_weight_average(tmp_path):
