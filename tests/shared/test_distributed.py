@@ -12,7 +12,7 @@ from torch import nn
 
 from shared import distributed
 from shared.losses import info_nce, tiled_info_nce
-from tests.gloo import free_port, join_group
+from tests.gloo import free_port, join_group, leave_group
 
 WORLD = 2
 N, D_IN, D = 5, 6, 4  # 5 local rows, block_size 2: ragged tiles on every rank
@@ -90,16 +90,14 @@ def _check_gather_with_grad(rank: int) -> None:
 
 def _worker(rank: int, port: int) -> None:
     join_group(rank, WORLD, port)
-    try:
-        assert dist.get_backend() == "gloo"
-        assert distributed.is_distributed()
-        assert (distributed.rank(), distributed.world_size()) == (rank, WORLD)
-        assert distributed.init_from_env()  # already initialised: a no-op
-        _check_gather_with_grad(rank)
-        _check_loss_and_embedding_grads(rank)
-        _check_ddp_parameter_grads(rank)
-    finally:
-        dist.destroy_process_group()
+    assert dist.get_backend() == "gloo"
+    assert distributed.is_distributed()
+    assert (distributed.rank(), distributed.world_size()) == (rank, WORLD)
+    assert distributed.init_from_env()  # already initialised: a no-op
+    _check_gather_with_grad(rank)
+    _check_loss_and_embedding_grads(rank)
+    _check_ddp_parameter_grads(rank)
+    leave_group()
 
 
 def test_two_gloo_ranks_match_single_process():
