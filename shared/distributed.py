@@ -33,7 +33,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from shared.losses.tiled import Segment, prepare_views, tiled_anchor_logsumexp
+from shared.losses.tiled import Segment, loss_from_lse, prepare_views, tiled_anchor_logsumexp
 
 
 def is_distributed() -> bool:
@@ -220,8 +220,4 @@ def distributed_info_nce(
         max_sq_norm=1.0 if normalize else None,
         positive_offset=size * n,
     )
-    # value: LSE_a - (the tile's s_a,pos), differenced per row so the two terms near 1/t cancel
-    # before the average; gradient: that of LSE_a - <z1_i, z2_i> / t
-    positive = (z1 * z2).sum(1) / temperature
-    local_positive = tile_positive[me * n : (me + 1) * n]
-    return (lse.view(-1, n) - local_positive - (positive - positive.detach())).mean()
+    return loss_from_lse(lse, tile_positive[me * n : (me + 1) * n], z1, z2, temperature)
