@@ -22,12 +22,20 @@ settings; without the path the row is skipped. Above ``graph_cl.contrast.DENSE_M
 nodes the node contrast is tiled whatever the config says, so there the dense rows are skipped and
 listed. ``sbm100k`` (a 100,000-node block model, one epoch takes minutes) runs only when named;
 so do Computers and CS, whose epochs at the official widths take minutes of CPU each on one
-thread.
+thread, and the multiplex ACM (``gcool_acm.yaml``; PLP layer 2.2 M edges).
+
+``--messages`` adds, for every implementation, a twin ``<impl>+messages`` whose encoders propagate
+as before the sparse-matrix propagation of ``graph_cl.encoders``: each layer is PyG's ``GCNConv``
+called on the edge index (one hidden-width message per edge, scatter-added), the same function
+with the same parameters (``tests/graph_cl/test_sparse_propagation.py``). The twin starts from the
+same seed and runs alternately with its sparse original; its ratios are to that original.
+``--impls`` keeps only the named implementations (and their twins).
 
     CONTRAST_DATA=../shared/data python benchmarks/bench_graph.py --data cora \\
         --official-grace /tmp/GRACE
     python benchmarks/bench_graph.py --data computers cs --warmup 0 --rounds 1 \\
         --out benchmarks/results/graph.json
+    python benchmarks/bench_graph.py --data acm --impls gcool-tiled --messages --rounds 3
 
 The table is printed; ``--out`` writes the JSON (the committed results change only when named).
 """
@@ -47,8 +55,10 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import MethodType
 
 import torch
+from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch_geometric.data import Data
@@ -59,6 +69,7 @@ sys.path.insert(0, str(ROOT))
 from graph_cl.config import GraphExperiment  # noqa: E402
 from graph_cl.contrast import DENSE_MAX_NODES  # noqa: E402
 from graph_cl.data import GraphDataConfig, build_graph  # noqa: E402
+from graph_cl.encoders import GCNEncoder  # noqa: E402
 from graph_cl.gcool import GCooL  # noqa: E402
 from graph_cl.grace import GRACE, GraceConfig  # noqa: E402
 from shared.config import load_config  # noqa: E402
@@ -68,7 +79,9 @@ CONFIGS = {
     "computers": ("gcool_computers.yaml", "gcool_computers.yaml"),
     "cs": ("gcool_cs.yaml", "gcool_cs.yaml"),
     "sbm100k": ("gcool_synthetic.yaml", "gcool_synthetic.yaml"),
+    "acm": ("gcool_acm.yaml", "gcool_acm.yaml"),
 }
+MESSAGES = "+messages"
 Epoch = Callable[[], float]
 
 
@@ -87,7 +100,9 @@ def _release_and_reset_peak() -> None:
 
 
 class LargestTensor(TorchDispatchMode):
-    """Records the largest tensor any op (forward or backward) produces while active."""
+    """Records the largest dense tensor any op (forward or backward) produces while active (a
+    sparse matrix's ``numel`` is its logical N x N size, not what it stores; its index and value
+    tensors are dense and counted)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -98,7 +113,7 @@ class LargestTensor(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         out = func(*args, **(kwargs or {}))
         for t in tree_flatten(out)[0]:
-            if isinstance(t, torch.Tensor) and t.numel() > self.numel:
+            if isinstance(t, torch.Tensor) and t.layout == torch.strided and t.numel() > self.numel:
                 self.numel, self.shape, self.op = t.numel(), tuple(t.shape), str(func)
         return out
 
@@ -115,20 +130,35 @@ def _data_config(data: str) -> GraphDataConfig:
     return dataclasses.replace(exp.data, root=str(root))
 
 
-def _ours(method: str, tiled: bool, data: str, graph: Data) -> Epoch:
+def _layers(graph: Data) -> list[Tensor]:
+    return list(getattr(graph, "edge_index_layers", None) or [graph.edge_index])
+
+
+def _message_passing(encoder: GCNEncoder, x: Tensor, edge_index: Tensor) -> Tensor:
+    """The encoder's function with PyG's message passing: each layer ``GCNConv(x, edge_index)``."""
+    for conv in encoder.convs:
+        x = encoder.act(conv(x, edge_index))
+    return x
+
+
+def _ours(method: str, tiled: bool, data: str, graph: Data, messages: bool = False) -> Epoch:
     grace_exp, gcool_exp = (_experiment(c) for c in CONFIGS[data])
     torch.manual_seed(0)
     model: GRACE | GCooL
     if method == "gcool":
         exp = gcool_exp
-        model = GCooL(graph.num_features, dataclasses.replace(exp.gcool, tiled=tiled))
+        cfg_gcool = dataclasses.replace(exp.gcool, tiled=tiled)
+        model = GCooL(graph.num_features, cfg_gcool, num_edge_layers=len(_layers(graph)))
     else:
         exp = grace_exp
         base = exp.grace if exp.method == "grace" else exp.gcool
         cfg = GraceConfig(
             encoder=base.encoder, views=base.views, temperature=base.temperature, tiled=tiled
         )
-        model = GRACE(graph.num_features, cfg)
+        model = GRACE(graph.num_features, cfg, num_edge_layers=len(_layers(graph)))
+    if messages:
+        for encoder in model.encoders:
+            encoder.forward = MethodType(_message_passing, encoder)
     opt = torch.optim.Adam(
         model.parameters(), lr=exp.trainer.lr, weight_decay=exp.trainer.weight_decay
     )
@@ -181,7 +211,12 @@ def _official_grace(checkout: Path, graph: Data) -> Epoch:
 
 
 def bench_data(
-    data: str, warmup: int, rounds: int, official: Path | None
+    data: str,
+    warmup: int,
+    rounds: int,
+    official: Path | None,
+    keep: list[str] | None = None,
+    messages: bool = False,
 ) -> tuple[list[dict], list[str]]:
     graph = build_graph(_data_config(data))
     impls: dict[str, Epoch] = {}
@@ -194,10 +229,15 @@ def bench_data(
                     f"({DENSE_MAX_NODES:,}), the node contrast is tiled"
                 )
                 continue
-            impls[f"{method}-{kind}"] = _ours(method, kind == "tiled", data, graph)
+            name = f"{method}-{kind}"
+            if keep is not None and name not in keep:
+                continue
+            impls[name] = _ours(method, kind == "tiled", data, graph)
+            if messages:
+                impls[name + MESSAGES] = _ours(method, kind == "tiled", data, graph, True)
     if data == "sbm100k":
-        impls = {"gcool-tiled": impls["gcool-tiled"]}
-    if data == "cora" and official is not None:
+        impls = {k: v for k, v in impls.items() if k.startswith("gcool-tiled")}
+    if data == "cora" and official is not None and (keep is None or "official-grace" in keep):
         impls["official-grace"] = _official_grace(official, graph)
     largest = {name: LargestTensor() for name in impls}
     samples: dict[str, list[tuple[float, float, float, float]]] = {k: [] for k in impls}
@@ -226,6 +266,8 @@ def bench_data(
     rows = []
     for name, runs in samples.items():
         reference = "gcool-tiled" if name.startswith("gcool") else "grace-tiled"
+        if name.endswith(MESSAGES):
+            reference = name.removesuffix(MESSAGES)
         ref_wall, ref_cpu = medians.get(reference, medians[name])
         wall, cpu = medians[name]
         rows.append(
@@ -233,7 +275,7 @@ def bench_data(
                 "data": data,
                 "impl": name,
                 "nodes": graph.num_nodes,
-                "edges": int(graph.edge_index.shape[1]),
+                "edges": sum(int(e.shape[1]) for e in _layers(graph)),
                 "features": graph.num_features,
                 "timed_epochs": len(runs),
                 "wall_s": wall,
@@ -259,6 +301,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--official-grace", type=Path, help="checkout of CRIPAC-DIG/GRACE")
     parser.add_argument("--out", type=Path, help="write the JSON here (default: print only)")
+    parser.add_argument(
+        "--impls",
+        nargs="+",
+        choices=["grace-dense", "grace-tiled", "gcool-dense", "gcool-tiled", "official-grace"],
+        help="run only these implementations (default: all)",
+    )
+    parser.add_argument(
+        "--messages",
+        action="store_true",
+        help="add a GCNConv message-passing twin of every implementation",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.rounds < 1 or args.warmup < 0:
@@ -270,7 +323,9 @@ def main() -> None:
     load_before = os.getloadavg()
     rows, skipped = [], []
     for data in args.data:
-        data_rows, data_skipped = bench_data(data, args.warmup, args.rounds, args.official_grace)
+        data_rows, data_skipped = bench_data(
+            data, args.warmup, args.rounds, args.official_grace, args.impls, args.messages
+        )
         rows += data_rows
         skipped += data_skipped
     load_after = os.getloadavg()
@@ -299,6 +354,7 @@ def main() -> None:
             "threads": args.threads,
             "warmup_rounds": args.warmup,
             "timed_rounds": args.rounds,
+            "messages_twins": args.messages,
             "load_before": load_before,
             "load_after": load_after,
             "rows": rows,
