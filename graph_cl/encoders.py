@@ -19,9 +19,9 @@ existing self-loop keeps its single weight 1), and degrees taken over incoming e
 exactly PyG's ``gcn_norm`` (it builds the entries) and ``GCNConv`` applied to the same edge index;
 the difference is that ``GCNConv`` gathers one message per edge (an E x d tensor kept for the
 backward pass: 285k x 2,558 floats, 2.7 GiB, in the first layer on Amazon-Computers at the
-official widths), while ``torch.sparse.mm`` reads the (N, d) operand directly. The layers remain ``GCNConv`` modules, so
-parameter names (``convs.<l>.lin.weight``, ``convs.<l>.bias``), initialisation and checkpoints are
-unchanged; only their ``lin`` and ``bias`` are used.
+official widths), while ``torch.sparse.mm`` reads the (N, d) operand directly. The layers remain
+``GCNConv`` modules, so parameter names (``convs.<l>.lin.weight``, ``convs.<l>.bias``),
+initialisation and checkpoints are unchanged; only their ``lin`` and ``bias`` are used.
 """
 
 from __future__ import annotations
