@@ -35,12 +35,16 @@ Two numerically exact schedules; neither reads a value back from the device:
 
 * bounded: for L2-normalised rows (``normalize=True``) |s_ab| <= B = 1/t by Cauchy-Schwarz; when
   B <= 40 (fp32; 300 in fp64; t >= 0.025 in fp32) exp(s_ab) neither overflows nor loses precision
-  and no running maximum is needed: one exp per tile entry in the forward and none in the
-  backward (the kept tile already holds exp(s_ab)), G_ab = exp(s_ab) (w_a + w_b),
-  w_a = g_a exp(-LSE_a).
-* online: otherwise (t < 0.025, unnormalised embeddings) each tile keeps the running row (and
+  and no running maximum is needed: one exponential per tile entry in the forward and none in the
+  backward (the kept tile already holds exp(s_ab); it is overwritten in place by
+  G_ab = exp(s_ab) (w_a + w_b), w_a = g_a exp(-LSE_a)). The tiles hold base-2 logits
+  x_ab = s_ab log2(e) (the keys are scaled by log2(e) / t) and exp(s_ab) = 2^x_ab: torch's exp2
+  is ~2.5x faster than its exp on CPU, with the same 1-ulp accuracy, and no extra rounding.
+* online: otherwise (t < 0.025, unnormalised embeddings) each tile updates the running row (and
   column) maxima of the online log-sum-exp, and the backward uses exp(s_ab - LSE_a) directly:
-  two exps per tile entry in the forward and two in the backward. Every exp argument is clamped
+  two exps per tile entry in the forward and two in the backward, each computed as
+  2^((s - shift) log2 e) (the argument is near 0 for the terms that matter, so the product's
+  rounding is negligible), into a reused scratch tile or in place. Every exp argument is clamped
   at -87 (fp32; -708 in fp64): below that exp's result is not a normal number, torch's exp takes
   a slow path (measured in fp32: 3.6 ns per element at -80, 42 ns at -100, 16 ns at -200; at
   t = 0.01 on clustered or aligned embeddings most arguments lie there), and the clamped terms
@@ -48,12 +52,16 @@ Two numerically exact schedules; neither reads a value back from the device:
 
 Where the time goes (2 x 8192 x 128, fp32, one thread; docs/RESULTS.md 1.2): the matrix
 products are 12 N^2 d FLOPs (4 N^2 d forward, 8 N^2 d backward; 103 GFLOP), the arithmetic
-bound; the loss takes 1.5x that bound at t = 0.1 and 1.9-2.1x at t = 0.01. The forward products
-(K = d = 128, a block_size^2 output) run slower per FLOP than the backward ones, and every exp,
-row or column sum and weighting of G is one more pass over the 2 N^2 tile entries: the bounded
-schedule makes about five such passes (one exp), the online one about twelve (four exps), which
-is its extra time at low temperature. Python overhead is one loop iteration per tile pair (136 at
-N = 8192, block_size = 1024), negligible.
+bound. The default 384 x 384 tiles (576 KiB in fp32) stay in a 1 MiB L2 cache between a tile's
+product and its elementwise passes, and 384-row products run faster than 1024-row ones (the
+1024 x 1024 x 128 forward product is the slowest of all). At t = 0.1 the loss takes about 1.15x
+the bound measured with 1024-row products (about 1.3x the bound of the fastest, 384-row, ones):
+besides the products (diagonal tiles are computed whole, +B / 2N of the FLOPs), it writes
+the kept tiles to memory and reads them back (the cache of 0.5 GiB does not fit any CPU cache),
+and makes four cheap passes per tile entry (exp2, row sum, column sum, the weighting of G).
+At t = 0.01 (online) the four exps, the clamps, the subtractions of the shifts and the small
+per-tile merges add about 20 % more. Python overhead is one loop iteration per tile pair (946 at
+N = 8192), a few percent.
 
 Half-precision inputs (fp16 / bf16) are computed in fp32 and the loss is returned in fp32; autocast
 is disabled inside the tiles. The code is device-agnostic (CPU and CUDA).
@@ -67,6 +75,7 @@ batch.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -79,11 +88,17 @@ from shared.losses._checks import check_embeddings, check_pair, check_same_dim, 
 # Largest |s_ab| for which the bounded schedule is exact: exp(+-B) and exp(-LSE) stay far inside
 # the normal range (fp32: e^88, fp64: e^709) even for 10^6 keys.
 _BOUNDED_LIMIT = {torch.float32: 40.0, torch.float64: 300.0}
-# exp(x) for x below this is no longer a normal number and torch's exp takes a slow path (10x on
-# x86 fp32); exp(floor) is below the rounding of any sum it joins, so clamping there is exact.
+_LOG2E = math.log2(math.e)
+_LN2 = math.log(2.0)
+# exp(x) for x below this is no longer a normal number and torch's exp (and exp2) takes a slow
+# path; exp(floor) is below the rounding of any sum it joins, so clamping there is exact.
 _EXP_FLOOR = {torch.float32: -87.0, torch.float64: -708.0}
 # Forward tiles kept for the backward (instead of recomputing them) up to this many bytes.
 DEFAULT_CACHE_BYTES = 2**30
+# Tile side: a 384 x 384 fp32 tile (576 KiB) stays in a 1 MiB L2 cache between its matrix product
+# and its elementwise passes, and 384-row products run at full rate (docs/RESULTS.md 1.2: fastest
+# of 256, 320, 384, 512, 1024 at 2 x 8192 x 128 on one thread).
+DEFAULT_BLOCK_SIZE = 384
 # A view label no key shares: extra negatives are keys of every anchor in both loss forms.
 _EXTRA_VIEW = -1
 
@@ -147,9 +162,8 @@ class _TiledLogSumExp(torch.autograd.Function):
         cache = _TileCache(cache_bytes)
         positives = _Positives(keys, positive_offset)
         with torch.autocast(keys.device.type, enabled=False):
-            scaled = keys * inv_t
             forward = _bounded_forward if bounded else _online_forward
-            lse = forward(keys, scaled, pairs, n_anchors, cache, positives)
+            lse = forward(keys, inv_t, pairs, n_anchors, cache, positives)
         ctx.save_for_backward(keys, lse)
         ctx.pairs, ctx.bounded, ctx.inv_t, ctx.cache = pairs, bounded, inv_t, cache
         ctx.mark_non_differentiable(positives.logits)
@@ -183,6 +197,10 @@ class _Positives:
         self.offset = offset
         self.logits = keys.new_zeros(offset)
 
+    def rescale(self, factor: float) -> None:
+        """logits <- logits * factor, rounded once (the product is formed in fp64)."""
+        self.logits.copy_(self.logits.double() * factor)
+
     def take(self, ti: _Tile, tj: _Tile, logits: Tensor) -> None:
         start = max(ti.start, tj.start - self.offset)
         stop = min(ti.stop, tj.stop - self.offset, self.offset)
@@ -209,11 +227,18 @@ class _TileCache:
             self.tiles[k] = tile
             self.budget -= size
 
-    def get(self, k: int) -> Tensor | None:
-        return self.tiles.get(k)
+    def pop(self, k: int) -> Tensor | None:
+        return self.tiles.pop(k, None)
 
     def release(self) -> None:
         self.tiles.clear()
+
+
+def _exp_(x: Tensor) -> Tensor:
+    """exp(x) in place, as 2^(x log2 e): torch's exp2 is ~2.5x faster than its exp on CPU (fp32 and
+    fp64, both within 1 ulp). The product adds a relative error of |x| ulp / 2: use it where the
+    terms that matter have |x| small (the online schedule's x = s - max)."""
+    return x.mul_(_LOG2E).exp2_()
 
 
 def _similarity(scaled: Tensor, keys: Tensor, ti: _Tile, tj: _Tile) -> Tensor:
@@ -226,17 +251,18 @@ def _similarity(scaled: Tensor, keys: Tensor, ti: _Tile, tj: _Tile) -> Tensor:
 
 def _bounded_forward(
     keys: Tensor,
-    scaled: Tensor,
+    inv_t: float,
     pairs: list,
     n_anchors: int,
     cache: _TileCache,
     positives: _Positives,
 ) -> Tensor:
     sums = keys.new_zeros(n_anchors)
+    scaled = keys * (inv_t * _LOG2E)  # tiles of base-2 logits x_ab = s_ab log2(e)
     for k, (ti, tj, row, col) in enumerate(pairs):
         tile = torch.mm(scaled[ti.start : ti.stop], keys[tj.start : tj.stop].T)
         positives.take(ti, tj, tile)
-        tile.exp_()
+        tile.exp2_()  # 2^x_ab = exp(s_ab)
         if ti is tj:
             tile.fill_diagonal_(0.0)
         if row:
@@ -244,51 +270,60 @@ def _bounded_forward(
         if col:
             sums[tj.out : tj.out + tj.stop - tj.start] += tile.sum(0)
         cache.keep(k, tile)
+    positives.rescale(_LN2)
     return sums.log_()
 
 
-def _merge(m: Tensor, s: Tensor, tile_max: Tensor, tile_sum: Tensor, floor: float) -> None:
-    """In place: (m, s) <- running max and sum of exp(. - m) after adding a tile's (max, sum)."""
-    new_m = torch.maximum(m, tile_max)
-    s.mul_((m - new_m).clamp_min_(floor).exp_())
-    s.add_(tile_sum * (tile_max - new_m).clamp_min_(floor).exp_())
-    m.copy_(new_m)
+def _scratch(pairs: list, like: Tensor) -> Tensor:
+    """A flat buffer for one tile's temporary (reused for every tile, so it stays in cache)."""
+    side = max(max(ti.stop - ti.start, tj.stop - tj.start) for ti, tj, _, _ in pairs)
+    return like.new_empty(side * side)
 
 
-def _shifted_exp(tile: Tensor, shift: Tensor, floor: float, diagonal: bool) -> Tensor:
-    """exp(tile - shift) with the exponent clamped at ``floor`` (where exp leaves the normal range
-    and runs its slow path; the clamped terms are below the sum's rounding), self-pairs 0."""
-    out = torch.sub(tile, shift).clamp_min_(floor).exp_()
+def _view(scratch: Tensor, tile: Tensor) -> Tensor:
+    """The start of ``scratch`` as a contiguous tensor of ``tile``'s shape."""
+    return scratch[: tile.numel()].view(tile.shape)
+
+
+def _accumulate(
+    m: Tensor, s: Tensor, tile: Tensor, dim: int, scratch: Tensor, floor: float, diagonal: bool
+) -> None:
+    """In place: (m, s) <- the running max and sum of exp(. - m) of the tile's rows (dim = 1) or
+    columns (dim = 0) after adding this tile: m' = max(m, max_tile), s' = s exp(m - m') +
+    sum exp(tile - m'). Every exponent is clamped at ``floor``, where exp leaves the normal range
+    and runs its slow path (the clamped terms are below the sum's rounding); self-pairs count 0."""
+    new_m = torch.maximum(m, tile.amax(dim))
+    shift = new_m[:, None] if dim == 1 else new_m[None, :]
+    e = _exp_(torch.sub(tile, shift, out=_view(scratch, tile)).clamp_min_(floor))
     if diagonal:
-        out.fill_diagonal_(0.0)
-    return out
+        e.fill_diagonal_(0.0)
+    s.mul_((m - new_m).clamp_min_(floor).exp_()).add_(e.sum(dim))
+    m.copy_(new_m)
 
 
 def _online_forward(
     keys: Tensor,
-    scaled: Tensor,
+    inv_t: float,
     pairs: list,
     n_anchors: int,
     cache: _TileCache,
     positives: _Positives,
 ) -> Tensor:
+    scaled = keys * inv_t
     lowest = torch.finfo(keys.dtype).min  # finite, so a fully masked 1 x 1 tile gives 0, not NaN
     floor = _EXP_FLOOR[keys.dtype]
     m = keys.new_full((n_anchors,), lowest)
     s = keys.new_zeros(n_anchors)
+    scratch = _scratch(pairs, keys)
     for k, (ti, tj, row, col) in enumerate(pairs):
         tile = _similarity(scaled, keys, ti, tj)
         positives.take(ti, tj, tile)
         if row:
             o = slice(ti.out, ti.out + ti.stop - ti.start)
-            tile_max = tile.amax(1).clamp_min_(lowest)
-            e = _shifted_exp(tile, tile_max[:, None], floor, ti is tj)
-            _merge(m[o], s[o], tile_max, e.sum(1), floor)
+            _accumulate(m[o], s[o], tile, 1, scratch, floor, ti is tj)
         if col:
             o = slice(tj.out, tj.out + tj.stop - tj.start)
-            tile_max = tile.amax(0).clamp_min_(lowest)
-            e = _shifted_exp(tile, tile_max, floor, False)
-            _merge(m[o], s[o], tile_max, e.sum(0), floor)
+            _accumulate(m[o], s[o], tile, 0, scratch, floor, False)
         cache.keep(k, tile)
     return m + s.log()
 
@@ -300,22 +335,21 @@ def _bounded_backward(
     # G_ab = exp(s_ab) (w_a + w_b) with |g / scale| <= 1, so w stays in range; a tensor, not a read
     scale = grad_lse.abs().amax().clamp_min(torch.finfo(keys.dtype).tiny)
     w = grad_lse / scale * torch.exp(-lse)
-    scaled = keys * inv_t
+    scaled = keys * (inv_t * _LOG2E)  # as in the forward, so a recomputed tile is the kept one
+    scratch = _scratch(pairs, keys)
     for k, (ti, tj, row, col) in enumerate(pairs):
         zi, zj = keys[ti.start : ti.stop], keys[tj.start : tj.stop]
-        tile = cache.get(k)
+        tile = cache.pop(k)  # exp(s_IJ), overwritten by G_IJ: no other backward reads it
         if tile is None:
-            tile = torch.mm(scaled[ti.start : ti.stop], zj.T).exp_()
+            tile = torch.mm(scaled[ti.start : ti.stop], zj.T).exp2_()
             if ti is tj:
                 tile.fill_diagonal_(0.0)
-        weights = []  # G_ab = exp(s_ab) (w_a [a is an anchor] + w_b [b is an anchor])
-        if row:
-            weights.append(w[ti.out : ti.out + ti.stop - ti.start, None])
-        if col:
-            weights.append(w[None, tj.out : tj.out + tj.stop - tj.start])
-        g = tile * weights[0]
-        if len(weights) == 2:
-            g.addcmul_(tile, weights[1])
+        wi = w[ti.out : ti.out + ti.stop - ti.start, None]  # rows' weight, if they are anchors
+        wj = w[None, tj.out : tj.out + tj.stop - tj.start]  # columns' weight, if anchors
+        if row and col:
+            g = tile.mul_(torch.add(wi, wj, out=_view(scratch, tile)))
+        else:
+            g = tile.mul_(wi if row else wj)
         grad[ti.start : ti.stop].addmm_(g, zj)
         grad[tj.start : tj.stop].addmm_(g.T, zi)
     return grad.mul_(scale * inv_t)
@@ -327,19 +361,28 @@ def _online_backward(
     grad = torch.zeros_like(keys)
     scaled = keys * inv_t
     floor = _EXP_FLOOR[keys.dtype]
+    scratch = _scratch(pairs, keys)
     for k, (ti, tj, row, col) in enumerate(pairs):
         zi, zj = keys[ti.start : ti.stop], keys[tj.start : tj.stop]
-        tile = cache.get(k)
+        tile = cache.pop(k)  # s_IJ, overwritten by G_IJ: no other backward reads it
         if tile is None:
             tile = _similarity(scaled, keys, ti, tj)
-        parts = []  # G_ab = g_a P_ab (rows are anchors) + g_b P_ba (columns are anchors)
+        # G_ab = g_a P_ab (rows are anchors) + g_b P_ba (columns are anchors), P = exp(s - LSE)
+        # with the exponent clamped as in the forward; self-pairs 0
+        oi, oj = (
+            slice(ti.out, ti.out + ti.stop - ti.start),
+            slice(tj.out, tj.out + tj.stop - tj.start),
+        )
         if row:
-            o = slice(ti.out, ti.out + ti.stop - ti.start)
-            parts.append(_shifted_exp(tile, lse[o, None], floor, ti is tj).mul_(grad_lse[o, None]))
+            p = _exp_(torch.sub(tile, lse[oi, None], out=_view(scratch, tile)).clamp_min_(floor))
+            if ti is tj:
+                p.fill_diagonal_(0.0)
         if col:
-            o = slice(tj.out, tj.out + tj.stop - tj.start)
-            parts.append(_shifted_exp(tile, lse[None, o], floor, False).mul_(grad_lse[None, o]))
-        g = parts[0] if len(parts) == 1 else parts[0].add_(parts[1])
+            g = _exp_(tile.sub_(lse[None, oj]).clamp_min_(floor)).mul_(grad_lse[None, oj])
+            if row:
+                g.addcmul_(p, grad_lse[oi, None])
+        else:
+            g = p.mul_(grad_lse[oi, None])
         grad[ti.start : ti.stop].addmm_(g, zj)
         grad[tj.start : tj.stop].addmm_(g.T, zi)
     return grad.mul_(inv_t)
@@ -387,7 +430,7 @@ def tiled_anchor_logsumexp(
     *,
     intra_view_negatives: bool,
     extra_negatives: Tensor | None = None,
-    block_size: int = 1024,
+    block_size: int = DEFAULT_BLOCK_SIZE,
     max_sq_norm: float | None = None,
     cache_bytes: int = DEFAULT_CACHE_BYTES,
     positive_offset: int = 0,
@@ -465,7 +508,7 @@ def tiled_info_nce(
     symmetric: bool = True,
     extra_negatives: Tensor | None = None,
     normalize: bool = True,
-    block_size: int = 1024,
+    block_size: int = DEFAULT_BLOCK_SIZE,
     cache_bytes: int = DEFAULT_CACHE_BYTES,
 ) -> Tensor:
     """InfoNCE / NT-Xent of :func:`shared.losses.info_nce` without the N x N logits. Scalar.
@@ -482,7 +525,8 @@ def tiled_info_nce(
         symmetric: average both directions; when False only rows of ``z1`` are anchors.
         extra_negatives: optional (M, d) negatives shared by every anchor (a memory queue).
         normalize: L2-normalise embeddings first (cosine similarity).
-        block_size: side of the similarity tiles: larger tiles mean fewer, bigger matrix products.
+        block_size: side of the similarity tiles (the default, 384, keeps a tile in a 1 MiB L2
+            cache between its product and its elementwise passes; see ``DEFAULT_BLOCK_SIZE``).
         cache_bytes: forward tiles kept for the backward up to this many bytes (0: recompute).
 
     Example:
@@ -551,7 +595,7 @@ def loss_from_lse(
 
 class TiledInfoNCE(nn.Module):
     """Module form of :func:`tiled_info_nce`: the :class:`shared.losses.InfoNCE` loss in O(N d)
-    (plus the default tile cache of ``DEFAULT_CACHE_BYTES``).
+    plus at most ``cache_bytes`` of forward tiles kept for the backward (0: O(N d)).
 
     Example:
         >>> loss = TiledInfoNCE(temperature=0.1)(torch.randn(512, 64), torch.randn(512, 64))
@@ -564,16 +608,19 @@ class TiledInfoNCE(nn.Module):
         intra_view_negatives: bool = True,
         symmetric: bool = True,
         normalize: bool = True,
-        block_size: int = 1024,
+        block_size: int = DEFAULT_BLOCK_SIZE,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
         super().__init__()
         check_temperature(temperature)
         _check_size("block_size", block_size, 1)
+        _check_size("cache_bytes", cache_bytes, 0)
         self.temperature = temperature
         self.intra_view_negatives = intra_view_negatives
         self.symmetric = symmetric
         self.normalize = normalize
         self.block_size = block_size
+        self.cache_bytes = cache_bytes
 
     def forward(self, z1: Tensor, z2: Tensor, extra_negatives: Tensor | None = None) -> Tensor:
         return tiled_info_nce(
@@ -585,10 +632,11 @@ class TiledInfoNCE(nn.Module):
             extra_negatives=extra_negatives,
             normalize=self.normalize,
             block_size=self.block_size,
+            cache_bytes=self.cache_bytes,
         )
 
     def extra_repr(self) -> str:
         return (
             f"temperature={self.temperature}, intra_view_negatives={self.intra_view_negatives}, "
-            f"block_size={self.block_size}"
+            f"block_size={self.block_size}, cache_bytes={self.cache_bytes}"
         )

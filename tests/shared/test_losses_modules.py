@@ -103,7 +103,9 @@ CASES = [
     ),
     Case(
         TiledInfoNCE,
-        lambda: TiledInfoNCE(0.3, intra_view_negatives=False, symmetric=False, block_size=4),
+        lambda: TiledInfoNCE(
+            0.3, intra_view_negatives=False, symmetric=False, block_size=4, cache_bytes=200
+        ),
         lambda: _leaves((6, 5), (6, 5), (4, 5)),
         lambda m, x: m(x[0], x[1], x[2]),
         lambda m, x: losses.tiled_info_nce(
@@ -114,6 +116,7 @@ CASES = [
             symmetric=False,
             extra_negatives=x[2],
             block_size=4,
+            cache_bytes=200,  # one 4 x 4 fp64 tile kept, the others recomputed
         ),
     ),
     Case(

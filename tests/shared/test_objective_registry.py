@@ -266,7 +266,8 @@ def test_wrongly_typed_key_names_it_and_lists_the_keys(keys: dict, problem: str)
         build_objective({"name": "tiled_info_nce", **keys})
     assert str(err.value) == (
         f"objective 'tiled_info_nce': {problem}; valid keys: temperature=0.1, "
-        "intra_view_negatives=True, symmetric=True, normalize=True, block_size=1024"
+        "intra_view_negatives=True, symmetric=True, normalize=True, block_size=384, "
+        "cache_bytes=1073741824"
     )
 
 
@@ -435,7 +436,7 @@ def test_describe_and_table() -> None:
     rows = {line.split()[0]: line for line in lines[1:] if line and not line.startswith(" ")}
     assert set(NAMES) <= set(rows)
     assert rows["isogclr"].split()[1:5] == ["two_views", "+", "index", "yes"]
-    assert "block_size=1024" in table and "queue_size=16384" in table
+    assert "block_size=384" in table and "queue_size=16384" in table
 
 
 @dataclasses.dataclass

@@ -257,19 +257,23 @@ def test_value_error_in_fp32_is_within_twice_the_dense_error(kind):
 @pytest.mark.parametrize("temperature", [0.01, 0.002])
 def test_exp_never_leaves_the_normal_range(dtype, temperature):
     # exp of an argument below the floor runs torch's slow path (denormal results): every exp in
-    # the online forward and backward must see arguments >= the floor.
+    # the online forward and backward, and every exp2 (exp(x) = 2^(x log2 e) on the tiles), must
+    # see arguments >= the floor (in base 2 for exp2).
     lowest = []
 
     class ExpArguments(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            if func._schema.name in ("aten::exp", "aten::exp_"):
-                lowest.append(args[0].min().item())
+            name = func._schema.name
+            if name in ("aten::exp", "aten::exp_", "aten::exp2", "aten::exp2_"):
+                in_base_e = math.log(2) if "exp2" in name else 1.0
+                lowest.append((name, args[0].min().item() * in_base_e))
             return func(*args, **(kwargs or {}))
 
     tensors = _structured("aligned", 40, 8, dtype)
     with ExpArguments():
         tiled_info_nce(*tensors, temperature, block_size=16).backward()
-    assert lowest and min(lowest) >= tiled_module._EXP_FLOOR[dtype]
+    assert any(name.startswith("aten::exp2") for name, _ in lowest)
+    assert min(value for _, value in lowest) >= tiled_module._EXP_FLOOR[dtype] * (1 + 1e-6)
 
 
 @pytest.mark.parametrize("cache_bytes", [0, 700, tiled_module.DEFAULT_CACHE_BYTES])
@@ -324,3 +328,12 @@ def test_kept_tiles_are_released_by_the_backward():
     assert node.cache.tiles
     loss.backward()
     assert not node.cache.tiles
+
+
+@pytest.mark.parametrize("cache_bytes", [0, 10_000])
+def test_module_passes_cache_bytes_on(cache_bytes: int) -> None:
+    z1, z2 = _views(9, 4, torch.float64)
+    loss = TiledInfoNCE(0.1, block_size=4, cache_bytes=cache_bytes)(z1, z2)
+    kept = _tiled_lse_node(loss).cache.tiles
+    assert bool(kept) == (cache_bytes > 0)
+    assert "cache_bytes=" + str(cache_bytes) in repr(TiledInfoNCE(cache_bytes=cache_bytes))
