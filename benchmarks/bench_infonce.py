@@ -10,9 +10,10 @@ holds them).
    (printed; the script stops if one differs by more than 1e-8).
 2. Sizes (t = 0.1, random rows) and the low-temperature cases (t = 0.01, clustered and aligned
    rows at the largest size up to 8192; tiled and dense only, the peers' work does not depend on
-   the inputs): the implementations and ``matmul``, the tiled loss's matrix products alone
-   (whose rate, measured on this machine at this moment, turns the 12 N^2 d FLOPs of the loss
-   into its arithmetic bound), are alternated round-robin in this one process, ``--reps`` rounds
+   the inputs): the implementations and ``matmul``, the tiled loss's three matrix products per
+   tile pair alone at a fixed ``REFERENCE_BLOCK`` = 1024 rows per tile (whose rate, measured on
+   this machine at this moment, turns the 12 N^2 d FLOPs of the loss into its arithmetic bound),
+   are alternated round-robin in this one process, ``--reps`` rounds
    after one warm-up round, each round starting one implementation later. Process CPU time
    (``time.process_time``) and wall-clock time are reported side by side, with the load average
    before and after: on a shared machine the CPU-time ratios are the ones to read. Peak memory
@@ -60,7 +61,10 @@ TEMPERATURES = (0.01, 0.05, 0.1, 0.5, 1.0)
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 SIZE_TEMPERATURE = 0.1
 LOW_TEMPERATURE = 0.01
-BLOCK = 1024  # tiled_info_nce's default block_size, used by the matmul reference too
+# Tile side of the ``matmul`` reference: fixed, so the FLOP bound does not move when
+# tiled_info_nce's block_size (384 by default) changes. The same products with 384-row tiles run
+# about 10 % faster on the 2-core box of docs/RESULTS.md 1.2, where that is reported too.
+REFERENCE_BLOCK = 1024
 LARGE = 8192  # sizes above this run once, in the memory subprocess, after a warm-up
 WARMUP_SIZE = 1024
 GIB = 2**30
@@ -151,21 +155,23 @@ def loss_step(impl: str, temperature: float, z1: Tensor, z2: Tensor) -> Step:
 
 
 def matmul_step(n: int, dim: int, device: str) -> Step:
-    """The matrix products of ``tiled_info_nce`` at 2 x N x d alone: per tile pair I <= J, s_IJ
-    forward and the two gradient products G Z_J, G^T Z_I backward (:func:`matmul_flops`)."""
+    """The matrix products of ``tiled_info_nce`` at 2 x N x d alone, on ``REFERENCE_BLOCK``-row
+    tiles: per tile pair I <= J, s_IJ forward and the two gradient products G Z_J, G^T Z_I
+    backward (:func:`matmul_flops`)."""
     g = torch.Generator().manual_seed(0)
     keys = torch.randn(2 * n, dim, generator=g).to(device)
     grad = torch.zeros_like(keys)
-    starts = list(range(0, 2 * n, BLOCK))
+    block = REFERENCE_BLOCK
+    starts = list(range(0, 2 * n, block))
 
     def step() -> None:
         for a, i in enumerate(starts):
-            zi = keys[i : i + BLOCK]
+            zi = keys[i : i + block]
             for j in starts[a:]:
-                zj = keys[j : j + BLOCK]
+                zj = keys[j : j + block]
                 tile = torch.mm(zi, zj.T)
-                grad[i : i + BLOCK].addmm_(tile, zj)
-                grad[j : j + BLOCK].addmm_(tile.T, zi)
+                grad[i : i + block].addmm_(tile, zj)
+                grad[j : j + block].addmm_(tile.T, zi)
 
     return step
 
@@ -178,7 +184,8 @@ def flops(n: int, dim: int) -> float:
 def matmul_flops(n: int, dim: int) -> float:
     """FLOPs of :func:`matmul_step`: three products per tile pair I <= J (diagonal tiles whole, so
     a little above :func:`flops`)."""
-    sizes = [min(BLOCK, 2 * n - start) for start in range(0, 2 * n, BLOCK)]
+    block = REFERENCE_BLOCK
+    sizes = [min(block, 2 * n - start) for start in range(0, 2 * n, block)]
     return sum(3 * 2.0 * a * b * dim for i, a in enumerate(sizes) for b in sizes[i:])
 
 
@@ -523,7 +530,10 @@ def main() -> int:
     grid = {} if args.no_grid else run_grid(args)
     sizes_table = format_sizes(sizes, args.dim)
     print("\nforward + backward, median CPU / wall seconds (peak memory growth); ratios CPU / wall")
-    print("matmul: the tiled loss's matrix products alone; FLOP bound: 12 N^2 d at its rate\n")
+    print(
+        f"matmul: the tiled loss's matrix products alone, on fixed {REFERENCE_BLOCK}-row tiles; "
+        "FLOP bound: 12 N^2 d at their rate\n"
+    )
     print(sizes_table)
     grid_table = format_grid(grid, args.dim) if grid else ""
     if grid:
