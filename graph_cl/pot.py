@@ -39,10 +39,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import GCNConv
-from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import add_remaining_self_loops, degree, subgraph
 
-from graph_cl.encoders import GCNEncoder
+from graph_cl.encoders import GCNEncoder, normalized_adjacency
 
 
 @dataclass
@@ -121,7 +120,7 @@ class NodeCompactness(nn.Module):
         """X W1 and H W2 on the clean graph, shared by both views' bounds."""
         conv1, conv2 = _two_gcn_layers(encoder)
         xw = conv1.lin(x)
-        clean = _normalized_adjacency(edge_index, x.shape[0])
+        clean = normalized_adjacency(edge_index, x.shape[0], x.dtype)
         hidden = encoder.act(torch.sparse.mm(clean, xw) + conv1.bias)
         return xw, conv2.lin(hidden)
 
@@ -158,7 +157,7 @@ class NodeCompactness(nn.Module):
         w_tilde1 = lam1 @ conv1.lin.weight
         b_tilde1 = (lam1 * (off1 + conv1.bias)).sum(dim=1)
 
-        view_norm = _normalized_adjacency(view_edges, n)
+        view_norm = _view_adjacency(view_edges, n, x.dtype)
         first = torch.sparse.mm(view_norm, (x * w_tilde1).sum(dim=1, keepdim=True))
         second = torch.sparse.mm(view_norm, first + b_tilde1.unsqueeze(1))
         return second.squeeze(1) + b_tilde2
@@ -222,6 +221,8 @@ def _interval(mid: Tensor, rad: Tensor, hw: Tensor, bias: Tensor) -> tuple[Tenso
     return centre - spread, centre + spread
 
 
-def _normalized_adjacency(edge_index: Tensor, n: int) -> Tensor:
-    edges, weight = gcn_norm(edge_index, None, n, add_self_loops=True)
-    return torch.sparse_coo_tensor(edges, weight, (n, n), check_invariants=True).coalesce()
+def _view_adjacency(edge_index: Tensor, n: int, dtype: torch.dtype) -> Tensor:
+    """The view's A_p laid out (source, target), as the official code builds ``An_ptb``
+    (VoidHaruhi/POT-GCL 19a3a5f, ``GRACE/model.py``): on a dropped-edge view, whose edges are
+    directed, this is the transpose of the encoder's aggregation matrix. Kept for fidelity."""
+    return normalized_adjacency(edge_index, n, dtype).t().coalesce()

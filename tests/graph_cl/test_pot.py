@@ -8,8 +8,8 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import to_dense_adj
 
 from graph_cl.data import stochastic_block_model
-from graph_cl.encoders import GCNEncoder
-from graph_cl.pot import NodeCompactness, POTConfig, relu_relaxation
+from graph_cl.encoders import GCNEncoder, normalized_adjacency
+from graph_cl.pot import NodeCompactness, POTConfig, _view_adjacency, relu_relaxation
 
 
 @pytest.mark.parametrize("slope", [0.0, 0.25])
@@ -124,3 +124,16 @@ def test_loss_is_the_softplus_of_the_per_node_scores() -> None:
     ) / 2
     got = pot(encoder, data.x, data.edge_index, (e1, e2), (z1, z2))
     assert got.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_view_adjacency_is_laid_out_source_target_as_the_official_code() -> None:
+    """On a directed view, A_p[src, dst] holds gcn_norm's weight of the edge src -> dst (the
+    official ``An_ptb``), the transpose of the encoder's aggregation matrix A_hat[dst, src]."""
+    edges = torch.tensor([[0, 0, 1, 2, 3], [1, 2, 2, 3, 0]])
+    view = _view_adjacency(edges, 4, torch.float64).to_dense()
+    full, weight = gcn_norm(edges, None, 4, add_self_loops=True, dtype=torch.float64)
+    expected = torch.zeros(4, 4, dtype=torch.float64)
+    expected[full[0], full[1]] = weight
+    assert torch.equal(view, expected)
+    assert torch.equal(view, normalized_adjacency(edges, 4, torch.float64).to_dense().T)
+    assert not torch.equal(view, view.T)
