@@ -45,23 +45,25 @@ Two numerically exact schedules; neither reads a value back from the device:
   two exps per tile entry in the forward and two in the backward, each computed as
   2^((s - shift) log2 e) (the argument is near 0 for the terms that matter, so the product's
   rounding is negligible), into a reused scratch tile or in place. Every exp argument is clamped
-  at -87 (fp32; -708 in fp64): below that exp's result is not a normal number, torch's exp takes
-  a slow path (measured in fp32: 3.6 ns per element at -80, 42 ns at -100, 16 ns at -200; at
-  t = 0.01 on clustered or aligned embeddings most arguments lie there), and the clamped terms
-  are below the rounding of the sums they join, so values and gradients are unchanged.
+  at -87 (fp32; -708 in fp64): below that exp's result is not a normal number and torch's exp
+  takes a slow path (fp32, one thread: 0.84 ns per element in [-87, 0], 30 ns in [-100, -88];
+  exp2 0.3 ns in range, 0.65 ns below it; at t = 0.01 on clustered or aligned embeddings most
+  arguments lie there), and the clamped terms are below the rounding of the sums they join, so
+  values and gradients are unchanged.
 
 Where the time goes (2 x 8192 x 128, fp32, one thread; docs/RESULTS.md 1.2): the matrix
 products are 12 N^2 d FLOPs (4 N^2 d forward, 8 N^2 d backward; 103 GFLOP), the arithmetic
 bound. The default 384 x 384 tiles (576 KiB in fp32) stay in a 1 MiB L2 cache between a tile's
-product and its elementwise passes, and 384-row products run faster than 1024-row ones (the
-1024 x 1024 x 128 forward product is the slowest of all). At t = 0.1 the loss takes about 1.15x
-the bound measured with 1024-row products (about 1.3x the bound of the fastest, 384-row, ones):
-besides the products (diagonal tiles are computed whole, +B / 2N of the FLOPs), it writes
-the kept tiles to memory and reads them back (the cache of 0.5 GiB does not fit any CPU cache),
-and makes four cheap passes per tile entry (exp2, row sum, column sum, the weighting of G).
-At t = 0.01 (online) the four exps, the clamps, the subtractions of the shifts and the small
-per-tile merges add about 20 % more. Python overhead is one loop iteration per tile pair (946 at
-N = 8192), a few percent.
+product and its elementwise passes, and 384-row products run ~10 % faster than 1024-row ones
+(the 1024 x 1024 x 128 forward product is the slowest of all). At t = 0.1 the loss takes 1.1-1.2x
+the bound at the rate of the same products on 1024-row tiles, 1.23x at the rate of the fastest
+(384-row) ones: besides the products (diagonal tiles are computed whole, +block_size / 2N of the
+FLOPs) it writes the kept tiles to memory and reads them back (0.55 GiB, more than this CPU's
+caches hold) and makes four cheap passes per tile entry (exp2, row sum, column sum, the
+weighting of G). At t = 0.01 (online) the four exps, the clamps, the subtractions of the shifts
+and the small per-tile merges add about 25 % (1.4-1.5x the 1024-row bound). Python overhead is
+one loop iteration per tile pair (946 at N = 8192), a few percent; at N = 1024 (21 pairs) it and
+the O(N d) work around the tiles are ~15 % of the time.
 
 Half-precision inputs (fp16 / bf16) are computed in fp32 and the loss is returned in fp32; autocast
 is disabled inside the tiles. The code is device-agnostic (CPU and CUDA).
