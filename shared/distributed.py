@@ -33,7 +33,13 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from shared.losses.tiled import Segment, loss_from_lse, prepare_views, tiled_anchor_logsumexp
+from shared.losses.tiled import (
+    DEFAULT_BLOCK_SIZE,
+    Segment,
+    loss_from_lse,
+    prepare_views,
+    tiled_anchor_logsumexp,
+)
 
 
 def is_distributed() -> bool:
@@ -185,7 +191,7 @@ def distributed_info_nce(
     symmetric: bool = True,
     extra_negatives: Tensor | None = None,
     normalize: bool = True,
-    block_size: int = 1024,
+    block_size: int = DEFAULT_BLOCK_SIZE,
 ) -> Tensor:
     """InfoNCE / NT-Xent of the local rows against the negatives of every rank. Scalar.
 
