@@ -38,6 +38,7 @@ from shared.losses.tiled import (
     Segment,
     loss_from_lse,
     prepare_views,
+    product_dtype_for,
     tiled_anchor_logsumexp,
 )
 
@@ -204,6 +205,7 @@ def distributed_info_nce(
     after DDP's gradient averaging, so do the parameter gradients. Without a process group this is
     :func:`shared.losses.tiled_info_nce`.
     """
+    product_dtype = product_dtype_for(z1, z2, extra_negatives)
     z1, z2, extra_negatives = prepare_views(z1, z2, temperature, extra_negatives, normalize)
     n, size, me = z1.shape[0], world_size(), rank()
     keys = torch.cat([gather_with_grad(z1), gather_with_grad(z2)])
@@ -225,5 +227,7 @@ def distributed_info_nce(
         block_size=block_size,
         max_sq_norm=1.0 if normalize else None,
         positive_offset=size * n,
+        product_dtype=product_dtype,
     )
-    return loss_from_lse(lse, tile_positive[me * n : (me + 1) * n], z1, z2, temperature)
+    local_positive = tile_positive[me * n : (me + 1) * n]
+    return loss_from_lse(lse, local_positive, z1, z2, temperature, product_dtype)

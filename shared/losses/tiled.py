@@ -610,7 +610,7 @@ def tiled_info_nce(
         >>> tiled_info_nce(z1, z2, temperature=0.1).backward()
     """
     _check_size("block_size", block_size, 1)
-    product_dtype = _product_dtype(z1, z2, extra_negatives)
+    product_dtype = product_dtype_for(z1, z2, extra_negatives)
     z1, z2, extra_negatives = prepare_views(
         z1, z2, temperature, extra_negatives, normalize, batched=True
     )
@@ -633,7 +633,7 @@ def tiled_info_nce(
     return per_problem[0] if len(per_problem) == 1 else torch.stack(per_problem).mean()
 
 
-def _product_dtype(*tensors: Tensor | None) -> torch.dtype | None:
+def product_dtype_for(*tensors: Tensor | None) -> torch.dtype | None:
     """bf16 when every input is bf16: its tile products then run in bf16, as the dense loss's do
     (None: the compute dtype). fp16 products are not used: without AVX512-FP16 they run 10-30x
     slower than fp32 ones on CPU."""

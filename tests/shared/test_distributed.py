@@ -120,6 +120,21 @@ def test_single_process_fallbacks(monkeypatch):
     )
 
 
+def test_single_process_bf16_matches_tiled_bf16_products():
+    """Without a process group, bf16 views take tiled_info_nce's path exactly: bf16 tile products,
+    fp32 LSE and accumulation (value and gradients bit-identical)."""
+    g = torch.Generator().manual_seed(0)
+    x1, x2 = torch.randn(2, 40, 16, generator=g).to(torch.bfloat16)
+    grads = []
+    for loss_fn in (distributed.distributed_info_nce, tiled_info_nce):
+        z1, z2 = x1.clone().requires_grad_(), x2.clone().requires_grad_()
+        loss = loss_fn(z1, z2, 0.05, block_size=16)
+        loss.backward()
+        grads.append((loss.detach(), z1.grad, z2.grad))
+    for ours, reference in zip(*grads, strict=True):
+        assert torch.equal(ours, reference)
+
+
 def test_fp32_value_at_low_temperature_is_as_accurate_as_dense():
     """The loss is differenced per row (LSE_a - s_a,pos), so at t = 0.01, where both terms are
     near 1/t = 100, the fp32 value stays within twice the dense loss's error against fp64."""
