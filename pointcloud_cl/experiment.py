@@ -49,7 +49,7 @@ from pointcloud_cl.slidr import (
     SuperpixelPairs,
     make_superpixel_pairs,
 )
-from pointcloud_cl.synthetic import make_synthetic_nuscenes
+from pointcloud_cl.synthetic import check_reusable, make_synthetic_nuscenes
 from pointcloud_cl.views import PointViews, ViewAugmentation, make_point_views
 from pointcloud_cl.voxelize import voxelize_batch
 from shared.config import save_config
@@ -76,6 +76,13 @@ def open_data(exp: PointcloudExperiment) -> NuScenes:
     if exp.data.make_synthetic and not (root / exp.data.version).is_dir():
         log.info("writing the synthetic nuScenes set to %s", root)
         make_synthetic_nuscenes(root, exp.data.synthetic)
+    elif exp.data.make_synthetic and (differs := check_reusable(root, exp.data.synthetic)):
+        log.warning(
+            "reusing the synthetic set at %s, which differs from data.synthetic in %s; delete it "
+            "to regenerate it with this config",
+            root,
+            ", ".join(differs),
+        )
     nusc = open_nuscenes(root, exp.data.version)
     log.info(
         "nuScenes %s at %s: %d scenes, %d samples (key frames), %d annotations",

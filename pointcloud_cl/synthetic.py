@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
@@ -29,8 +29,14 @@ from pointcloud_cl.classes import CATEGORY_OF_CLASS, DETECTION_CLASSES
 from pointcloud_cl.io import CAMERA_CHANNELS
 from pointcloud_cl.nuscenes_data import TABLES
 from pointcloud_cl.raycast import render_camera, scan_lidar
+from shared.errors import InputError
 
 VERSION = "v1.0-mini"
+# Written last into a synthetic set's root: the generator version and the SyntheticConfig that made
+# it, so a later run can refuse to reuse a set it would not have written. Bump GENERATOR_VERSION
+# whenever the generator's output changes.
+STAMP = "contrast_synthetic.json"
+GENERATOR_VERSION = 2
 LIDAR_TRANSLATION = (0.94, 0.0, 1.84)
 CAMERA_YAW_DEG = {
     "CAM_FRONT": 0.0,
@@ -246,7 +252,52 @@ def make_synthetic_nuscenes(root: str | Path, cfg: SyntheticConfig | None = None
     for name, rows in tables.items():
         with (root / VERSION / f"{name}.json").open("w") as f:
             json.dump(rows, f)
+    (root / STAMP).write_text(json.dumps(_stamp(cfg)))
     return root
+
+
+def _stamp(cfg: SyntheticConfig) -> dict:
+    return {"generator": GENERATOR_VERSION, "config": asdict(cfg)}
+
+
+def check_reusable(root: str | Path, cfg: SyntheticConfig) -> list[str]:
+    """Refuse a synthetic set under ``root`` written by another generator version (or by one
+    from before the stamp), instead of training on stale data silently; return the settings in
+    which the set differs from ``cfg`` (``key=old (config: new)``), for the caller to report. A
+    real nuScenes root (its log table is not ours) passes unchecked.
+
+    Example:
+        >>> cfg = SyntheticConfig(samples_per_scene=2)
+        >>> check_reusable(make_synthetic_nuscenes("runs/synthetic", cfg), cfg)
+        []
+    """
+    root = Path(root)
+    try:
+        logs = json.loads((root / VERSION / "log.json").read_text())
+        ours = any(row.get("logfile") == "synthetic" for row in logs)
+    except (OSError, ValueError, AttributeError, TypeError):
+        return []  # not a synthetic set of ours: the nuScenes reader checks it
+    if not ours:
+        return []
+    try:
+        found = json.loads((root / STAMP).read_text())
+    except (OSError, ValueError):
+        found = None
+    if not isinstance(found, dict) or found.get("generator") != GENERATOR_VERSION:
+        made = (
+            "a generator from before stamps"
+            if not isinstance(found, dict)
+            else (f"generator version {found.get('generator')!r}")
+        )
+        raise InputError(
+            f"{root}: this synthetic set was written by {made}, not by this one (version "
+            f"{GENERATOR_VERSION}); delete {root} to regenerate it, or point data.root elsewhere"
+        )
+    was = found.get("config")
+    was = was if isinstance(was, dict) else {}
+    return [
+        f"{k}={was.get(k)!r} (config: {v!r})" for k, v in asdict(cfg).items() if was.get(k) != v
+    ]
 
 
 def _link(rows: list[dict]) -> None:
