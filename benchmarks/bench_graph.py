@@ -72,6 +72,7 @@ from graph_cl.data import GraphDataConfig, build_graph  # noqa: E402
 from graph_cl.encoders import GCNEncoder  # noqa: E402
 from graph_cl.gcool import GCooL  # noqa: E402
 from graph_cl.grace import GRACE, GraceConfig  # noqa: E402
+from graph_cl.two_view import edge_layers  # noqa: E402
 from shared.config import load_config  # noqa: E402
 
 CONFIGS = {
@@ -130,10 +131,6 @@ def _data_config(data: str) -> GraphDataConfig:
     return dataclasses.replace(exp.data, root=str(root))
 
 
-def _layers(graph: Data) -> list[Tensor]:
-    return list(getattr(graph, "edge_index_layers", None) or [graph.edge_index])
-
-
 def _message_passing(encoder: GCNEncoder, x: Tensor, edge_index: Tensor) -> Tensor:
     """The encoder's function with PyG's message passing: each layer ``GCNConv(x, edge_index)``."""
     for conv in encoder.convs:
@@ -148,14 +145,14 @@ def _ours(method: str, tiled: bool, data: str, graph: Data, messages: bool = Fal
     if method == "gcool":
         exp = gcool_exp
         cfg_gcool = dataclasses.replace(exp.gcool, tiled=tiled)
-        model = GCooL(graph.num_features, cfg_gcool, num_edge_layers=len(_layers(graph)))
+        model = GCooL(graph.num_features, cfg_gcool, num_edge_layers=len(edge_layers(graph)))
     else:
         exp = grace_exp
         base = exp.grace if exp.method == "grace" else exp.gcool
         cfg = GraceConfig(
             encoder=base.encoder, views=base.views, temperature=base.temperature, tiled=tiled
         )
-        model = GRACE(graph.num_features, cfg, num_edge_layers=len(_layers(graph)))
+        model = GRACE(graph.num_features, cfg, num_edge_layers=len(edge_layers(graph)))
     if messages:
         for encoder in model.encoders:
             encoder.forward = MethodType(_message_passing, encoder)
@@ -275,7 +272,7 @@ def bench_data(
                 "data": data,
                 "impl": name,
                 "nodes": graph.num_nodes,
-                "edges": sum(int(e.shape[1]) for e in _layers(graph)),
+                "edges": sum(int(e.shape[1]) for e in edge_layers(graph)),
                 "features": graph.num_features,
                 "timed_epochs": len(runs),
                 "wall_s": wall,
