@@ -68,11 +68,14 @@ sys.path.insert(0, str(ROOT))
 
 from graph_cl.config import GraphExperiment  # noqa: E402
 from graph_cl.contrast import DENSE_MAX_NODES  # noqa: E402
-from graph_cl.data import GraphDataConfig, build_graph  # noqa: E402
+from graph_cl.data import (  # noqa: E402
+    GraphDataConfig,
+    build_graph,
+    edge_layers,
+)
 from graph_cl.encoders import GCNEncoder  # noqa: E402
 from graph_cl.gcool import GCooL  # noqa: E402
 from graph_cl.grace import GRACE, GraceConfig  # noqa: E402
-from graph_cl.two_view import edge_layers  # noqa: E402
 from shared.config import load_config  # noqa: E402
 
 CONFIGS = {

@@ -27,7 +27,13 @@ Validation (``validate_graph``) documents how bad input is handled (errors are
 - a graph (or a layer) with no edges: error (graph contrastive learning needs structure);
 - self-loops: removed (the GCN encoder adds its own normalised self-loops);
 - duplicate edges: merged; edges are made undirected (both directions present);
-- isolated nodes: kept; the GCN self-loop gives them their own transformed features.
+- isolated nodes: kept; the GCN self-loop gives them their own transformed features;
+- ``edge_weight`` (only an averaged multiplex graph has one): must be one finite positive value
+  per edge.
+
+``GraphDataConfig.merge_layers`` averages the layers of a multiplex graph into one weighted graph,
+``A = (1/L) sum_l A_l`` (``average_layers``): the single-graph baseline of the multiplex
+literature (DMGI, Park et al. AAAI 2020), which a plain method such as GRACE then trains on.
 """
 
 from __future__ import annotations
@@ -71,7 +77,8 @@ class GraphDataConfig:
     the parsed graph is cached (default ``~/.cache/contrastive_suite/graph``);
     ``normalize_features``: divide each node's features by their sum (PyG ``NormalizeFeatures``,
     as GRACE does on Planetoid); ``multiplex_layers``: the layers of ``acm`` / ``imdb`` (empty:
-    DMGI's choice, PAP + PLP and MAM + MDM). The ``sbm_*`` fields parameterise
+    DMGI's choice, PAP + PLP and MAM + MDM); ``merge_layers``: average a multiplex graph's layers
+    into one weighted graph (``average_layers``). The ``sbm_*`` fields parameterise
     :func:`stochastic_block_model`.
     """
 
@@ -80,6 +87,7 @@ class GraphDataConfig:
     cache_dir: str = ""
     normalize_features: bool = False
     multiplex_layers: list[str] = field(default_factory=list)
+    merge_layers: bool = False
     sbm_nodes: int = 1000
     sbm_blocks: int = 5
     sbm_avg_degree_in: float = 8.0
@@ -117,10 +125,62 @@ def validate_graph(data: Data, source: str = "data") -> Data:
     out = Data(x=x, edge_index=clean[0])
     if len(clean) > 1:
         out.edge_index_layers = clean
+    weight = getattr(data, "edge_weight", None)
+    if weight is not None:
+        out.edge_weight = _check_edge_weight(weight, data.edge_index, clean[0], source)
     for key in ("y", "train_mask", "val_mask", "test_mask"):
         if getattr(data, key, None) is not None:
             out[key] = data[key]
     return out
+
+
+def _check_edge_weight(weight: object, raw: Tensor, clean: Tensor, source: str) -> Tensor:
+    """An averaged graph's edge weights: one finite positive float per edge of an edge list that
+    validation left as it was (weights cannot follow merged or added edges)."""
+    if not isinstance(weight, Tensor) or not weight.is_floating_point() or weight.dim() != 1:
+        raise InputError(f"{source}: edge_weight must be a 1-D floating-point tensor")
+    if weight.shape[0] != raw.shape[1] or not torch.equal(raw.long(), clean):
+        raise InputError(
+            f"{source}: edge_weight needs one weight per edge of a coalesced, undirected edge "
+            f"list without self-loops ({weight.shape[0]} weights, {raw.shape[1]} edges)"
+        )
+    if not (torch.isfinite(weight).all() and (weight > 0).all()):
+        raise InputError(f"{source}: edge_weight must be finite and > 0")
+    return weight
+
+
+def average_layers(data: Data) -> Data:
+    """One weighted graph from a multiplex graph's L layers: ``A = (1/L) sum_l A_l``.
+
+    The edge list is the union of the layers (coalesced, undirected, as every layer already is)
+    and ``edge_weight[e]`` is the share of layers that hold edge e (1/L, ..., 1); the GCN encoder
+    normalises it as ``D^-1/2 (A + I) D^-1/2`` with ``D`` the weighted degree plus one.
+
+        >>> merged = average_layers(load_dataset("acm", "../shared/data/graph"))
+        >>> merged.edge_weight.unique()  # PAP-only or PLP-only edges, and edges in both
+        tensor([0.5000, 1.0000])
+    """
+    layers = edge_layers(data)
+    if len(layers) < 2:
+        raise InputError(
+            "data.merge_layers averages the edge layers of a multiplex graph (acm, imdb, or sbm "
+            "with sbm_layers > 1); this graph has one layer"
+        )
+    n = data.num_nodes
+    edges = torch.cat(layers, dim=1)
+    share = torch.full((edges.shape[1],), 1.0 / len(layers))
+    edge_index, edge_weight = coalesce(edges, share, num_nodes=n, reduce="sum")
+    out = Data(x=data.x, edge_index=edge_index, edge_weight=edge_weight)
+    for key in ("y", "train_mask", "val_mask", "test_mask"):
+        if getattr(data, key, None) is not None:
+            out[key] = data[key]
+    return out
+
+
+def edge_layers(data: Data) -> list[Tensor]:
+    """The edge lists of a (possibly multiplex) graph."""
+    layers = getattr(data, "edge_index_layers", None)
+    return list(layers) if layers else [data.edge_index]
 
 
 def _clean_edges(edge_index: Tensor, num_nodes: int, name: str) -> Tensor:
@@ -310,4 +370,6 @@ def build_graph(cfg: GraphDataConfig) -> Data:
         )
     else:
         data = load_dataset(cfg.name, cfg.root, cfg.cache_dir, cfg.multiplex_layers)
+    if cfg.merge_layers:
+        data = average_layers(data)
     return NormalizeFeatures()(data) if cfg.normalize_features else data

@@ -46,11 +46,18 @@ def make_activation(name: str) -> nn.Module:
     return ACTIVATIONS[name]()
 
 
-def normalized_adjacency(edge_index: Tensor, num_nodes: int, dtype: torch.dtype) -> Tensor:
+def normalized_adjacency(
+    edge_index: Tensor,
+    num_nodes: int,
+    dtype: torch.dtype,
+    edge_weight: Tensor | None = None,
+) -> Tensor:
     """``A_hat = D^-1/2 (A + I) D^-1/2`` of the module docstring as a coalesced sparse COO
     (N, N) matrix of ``dtype``: row i holds the weights of the edges j -> i (``edge_index[0]`` is
-    the source, as in ``GCNConv``), so ``A_hat @ H`` is GCNConv's sum of incoming messages."""
-    edges, weight = gcn_norm(edge_index, None, num_nodes, add_self_loops=True, dtype=dtype)
+    the source, as in ``GCNConv``), so ``A_hat @ H`` is GCNConv's sum of incoming messages.
+    ``edge_weight`` (E,): entries of a weighted ``A`` (an averaged multiplex graph); the
+    self-loops weigh 1 and ``D`` is the weighted in-degree plus one, as in ``GCNConv``."""
+    edges, weight = gcn_norm(edge_index, edge_weight, num_nodes, add_self_loops=True, dtype=dtype)
     shape = (num_nodes, num_nodes)
     return torch.sparse_coo_tensor(edges.flip(0), weight, shape, check_invariants=True).coalesce()
 
@@ -82,9 +89,10 @@ class GCNEncoder(nn.Module):
         self.convs = nn.ModuleList(GCNConv(a, b, cached=False) for a, b in pairwise(dims))
         self.act = make_activation(activation)
 
-    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        """``H_{l+1} = act(A_hat (H_l W_l) + b_l)`` with ``A_hat`` from ``normalized_adjacency``."""
-        adj = normalized_adjacency(edge_index, x.shape[0], x.dtype)
+    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
+        """``H_{l+1} = act(A_hat (H_l W_l) + b_l)`` with ``A_hat`` from ``normalized_adjacency``
+        (``edge_weight``: one weight per edge of a weighted graph; None: every edge weighs 1)."""
+        adj = normalized_adjacency(edge_index, x.shape[0], x.dtype, edge_weight)
         for conv in cast(Iterable[GCNConv], self.convs):
             x = self.act(torch.sparse.mm(adj, conv.lin(x)) + conv.bias)
         return x

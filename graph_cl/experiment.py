@@ -22,12 +22,11 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from graph_cl.config import GraphExperiment
-from graph_cl.data import build_graph
+from graph_cl.data import build_graph, edge_layers
 from graph_cl.evaluation import evaluate_embeddings, validation_accuracy
 from graph_cl.gcool import GCooL
 from graph_cl.grace import GRACE
 from graph_cl.scgc import SCGC
-from graph_cl.two_view import edge_layers
 from shared.errors import InputError
 from shared.run_report import finish_run
 from shared.training import Trainer, load_model_weights, seed_everything
@@ -49,6 +48,9 @@ def describe_graph(data: Data) -> str:
     """Nodes, edges (per layer for a multiplex graph), features, classes and split sizes."""
     layers = edge_layers(data)
     edges = " + ".join(f"{layer.size(1):,}" for layer in layers)
+    weight = getattr(data, "edge_weight", None)
+    if weight is not None:
+        edges += f" weighted ({float(weight.min()):.3g}-{float(weight.max()):.3g})"
     parts = [
         f"{data.num_nodes:,} nodes",
         f"{edges} directed edges",
@@ -68,6 +70,11 @@ def build_method(exp: GraphExperiment, data: Data) -> GraphMethod:
     """The method ``exp.method`` names, sized for ``data``."""
     layers = len(edge_layers(data))
     chosen = {"objective": exp.objective, "num_nodes": data.num_nodes}
+    if exp.data.merge_layers and (exp.method != "grace" or exp.grace.pot.kappa > 0):
+        raise InputError(
+            "data.merge_layers: the averaged graph is weighted, and only method=grace without "
+            f"POT (grace.pot.kappa=0) uses edge weights; method={exp.method} would ignore them"
+        )
     if exp.method == "gcool":
         return GCooL(data.num_features, exp.gcool, num_edge_layers=layers, **chosen)
     if exp.method == "grace":

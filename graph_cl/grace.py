@@ -41,6 +41,8 @@ class GraceConfig:
 class GRACE(TwoViewGraphMethod):
     """GRACE (module docstring), optionally with the POT regulariser."""
 
+    WEIGHTED_EDGES = True
+
     def __init__(
         self,
         in_dim: int,

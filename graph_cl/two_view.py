@@ -7,6 +7,10 @@ f_l; the projection head (and, in gCooL, the community centroids) is shared by a
 node representation used downstream is the mean over layers, (1/L) sum_l f_l(X, A_l), and the
 training loss is the mean of the per-layer objectives (one layer: the plain method). Neither
 GRACE's nor gCooL's official code has a multiplex variant: this adaptation is ours.
+
+A weighted graph (``edge_weight``, the averaged multiplex graph of ``graph_cl.data.average_layers``)
+is read by methods whose objective ignores the edges (``WEIGHTED_EDGES``: GRACE): each view keeps
+the weights of the edges it keeps, and the encoder propagates with them.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
+from graph_cl.data import edge_layers
 from graph_cl.encoders import EncoderConfig
 from graph_cl.pot import NodeCompactness, POTConfig
 from graph_cl.views import ViewConfig, ViewWeights, two_views, view_weights
@@ -27,12 +32,6 @@ from shared.losses.registry import build_objective, check_fits
 NODE_CONTRAST_PROVIDES = frozenset({"two_views", "index"})
 """What the node contrast hands an objective: the two views' projected node embeddings, row i of
 each the same node, and the node indices (which iSogCLR's per-node state needs)."""
-
-
-def edge_layers(data: Data) -> list[Tensor]:
-    """The edge lists of a (possibly multiplex) graph."""
-    layers = getattr(data, "edge_index_layers", None)
-    return list(layers) if layers else [data.edge_index]
 
 
 class TwoViewGraphMethod(nn.Module):
@@ -100,6 +99,19 @@ class TwoViewGraphMethod(nn.Module):
         """Losses of one edge layer from the projected views; must contain ``"loss"``."""
         raise NotImplementedError
 
+    WEIGHTED_EDGES = False
+    """Whether the objective is right on a weighted graph (it must not read the edges)."""
+
+    def _edge_weight(self, data: Data) -> Tensor | None:
+        """The graph's ``edge_weight`` (None when unweighted), if this method can use it."""
+        weight = getattr(data, "edge_weight", None)
+        if weight is not None and (not self.WEIGHTED_EDGES or self.compactness is not None):
+            raise ValueError(
+                f"{type(self).__name__}{' with POT' if self.compactness else ''} reads the edges "
+                "unweighted; a weighted graph (data.merge_layers) needs GRACE without POT"
+            )
+        return weight
+
     def _layers(self, data: Data) -> list[Tensor]:
         layers = edge_layers(data)
         if len(layers) != len(self.encoders):
@@ -130,10 +142,15 @@ class TwoViewGraphMethod(nn.Module):
     def training_step(self, batch: Data) -> dict[str, Tensor]:
         totals: dict[str, Tensor] = {}
         layers = self._layers(batch)
+        weight = self._edge_weight(batch)
         for layer, (encoder, edge_index) in enumerate(zip(self.encoders, layers, strict=True)):
             weights = self._weights(layer, batch.x, edge_index)
             (x1, e1), (x2, e2) = two_views(batch.x, edge_index, self.views, weights)
-            z1, z2 = encoder(x1, e1), encoder(x2, e2)
+            if weight is None:
+                z1, z2 = encoder(x1, e1), encoder(x2, e2)
+            else:
+                z1 = encoder(x1, e1, kept_edge_weight(edge_index, weight, e1))
+                z2 = encoder(x2, e2, kept_edge_weight(edge_index, weight, e2))
             losses = self.objective(self.projector(z1), self.projector(z2), e1, e2)
             if self.compactness is not None:
                 kappa = self.pot_cfg.kappa
@@ -149,5 +166,17 @@ class TwoViewGraphMethod(nn.Module):
     def embed(self, data: Data) -> Tensor:
         """Frozen node representations: the mean of the per-layer encoder outputs (N, out_dim)."""
         layers = self._layers(data)
-        out = sum(enc(data.x, e) for enc, e in zip(self.encoders, layers, strict=True))
+        weight = self._edge_weight(data)
+        out = sum(enc(data.x, e, weight) for enc, e in zip(self.encoders, layers, strict=True))
         return out / len(layers)
+
+
+def kept_edge_weight(edge_index: Tensor, edge_weight: Tensor, kept: Tensor) -> Tensor:
+    """The weights of ``kept``, a subset of the coalesced ``edge_index`` (a corrupted view keeps
+    its edges in order), looked up by each edge's row-major position ``src * N + dst``."""
+    n = int(edge_index.max()) + 1
+    keys, query = edge_index[0] * n + edge_index[1], kept[0] * n + kept[1]
+    position = torch.searchsorted(keys, query).clamp_(max=keys.shape[0] - 1)
+    if not torch.equal(keys[position], query):
+        raise ValueError("kept edges must be a subset of the weighted graph's edges")
+    return edge_weight[position]

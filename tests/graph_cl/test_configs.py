@@ -18,7 +18,7 @@ import torch
 from torch_geometric.data import Data
 
 from graph_cl.config import GraphExperiment
-from graph_cl.data import build_graph
+from graph_cl.data import average_layers, build_graph
 from graph_cl.encoders import GCNEncoder
 from graph_cl.experiment import build_method
 from graph_cl.gcool import GCooL
@@ -86,7 +86,24 @@ def _stand_in_graph(exp: GraphExperiment) -> Data:
     data = Data(x=torch.zeros(20, num_features), edge_index=ring, num_nodes=20)
     if layers > 1:
         data.edge_index_layers = [ring] * layers
-    return data
+    return average_layers(data) if exp.data.merge_layers else data
+
+
+@pytest.mark.parametrize("name", ["acm", "imdb"])
+def test_the_averaged_graph_baseline_differs_from_gcool_only_in_method_and_merging(
+    name: str,
+) -> None:
+    gcool = load_config(GraphExperiment, CONFIGS / f"gcool_{name}.yaml", [])
+    grace = load_config(GraphExperiment, CONFIGS / f"grace_{name}_mean.yaml", [])
+    assert (grace.method, grace.data.merge_layers, gcool.data.merge_layers) == (
+        "grace",
+        True,
+        False,
+    )
+    assert grace.grace.encoder == gcool.gcool.encoder and grace.grace.views == gcool.gcool.views
+    assert grace.grace.temperature == gcool.gcool.temperature
+    assert (grace.trainer.lr, grace.trainer.epochs) == (gcool.trainer.lr, gcool.trainer.epochs)
+    assert grace.eval == gcool.eval and grace.data.name == gcool.data.name
 
 
 def test_the_official_tables_cover_every_config_of_an_official_setting() -> None:
