@@ -6,7 +6,10 @@ Step rows: UCI-EEG-shaped batches (64 windows, 61 channels) and the paper's enco
 backward, AdamW and the weight-average update. After one warm-up step each, the two methods
 alternate for ``--rounds`` rounds, so both see the same machine load; each step's CPU time
 (``time.process_time``) and wall-clock time are recorded. Reported per length T: the medians and
-the COMET / baseline ratios of the medians, CPU and wall side by side.
+the COMET / baseline ratios of the medians, CPU and wall side by side. In the same round-robin,
+each method's encoder passes alone (the batched ``encoder.views`` of its masks, forward +
+backward of a trivial sum, no loss, no optimiser): their ratio is the floor a COMET step cannot
+go below while it needs three representations to the baseline's two.
 
 Official row (``--official PATH``, a checkout of DL4mHealth/COMET; skipped without it): the four
 level losses on identical (64, T, 320) tensors, forward + backward, ours
@@ -45,6 +48,8 @@ from timeseries_cl.comet import COMET, AveragedEncoderMethod, SampleContrast
 RESULTS = Path(__file__).resolve().parent / "results" / "timeseries.json"
 CHANNELS = 61
 OUTPUT_DIMS = 320
+COMET_MASKS = ["all_true"] * 2 + ["continuous"] * 2  # COMET.objective's views, all levels on
+SAMPLE_MASKS = ["continuous"] * 2  # SampleContrast.objective's views
 
 
 def _timed(fn: Callable[[], None]) -> tuple[float, float]:
@@ -85,6 +90,16 @@ def _step(method: AveragedEncoderMethod, batch: dict[str, torch.Tensor]) -> Call
     return step
 
 
+def _encoder_only(
+    method: AveragedEncoderMethod, masks: list[str], x: torch.Tensor
+) -> Callable[[], None]:
+    def passes() -> None:
+        method.encoder.zero_grad(set_to_none=True)
+        torch.stack([view.sum() for view in method.encoder.views(x, masks)]).sum().backward()
+
+    return passes
+
+
 def _ids(batch: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Patient and trial ids of a HierarchicalBatchSampler batch: chunks of 4 trials x 3 windows."""
     return torch.arange(batch) // 12, torch.arange(batch) // 3
@@ -98,8 +113,15 @@ def step_rows(batch: int, lengths: list[int], rounds: int) -> list[dict[str, flo
         data = {"x": torch.randn(batch, length, CHANNELS), "patient": patient, "trial": trial}
         methods = {"comet": COMET(CHANNELS), "sample": SampleContrast(CHANNELS)}
         cases = {name: _step(method, data) for name, method in methods.items()}
+        cases["comet_encoder"] = _encoder_only(methods["comet"], COMET_MASKS, data["x"])
+        cases["sample_encoder"] = _encoder_only(methods["sample"], SAMPLE_MASKS, data["x"])
         t = _round_robin(cases, rounds)
-        rows.append(_row(length, batch, t, "comet", "sample"))
+        row = _row(length, batch, t, "comet", "sample")
+        for name in ("comet_encoder", "sample_encoder"):
+            row[f"{name}_cpu_s"], row[f"{name}_wall_s"] = t[name]["cpu_s"], t[name]["wall_s"]
+        row["encoder_cpu_ratio"] = t["comet_encoder"]["cpu_s"] / t["sample_encoder"]["cpu_s"]
+        row["encoder_wall_ratio"] = t["comet_encoder"]["wall_s"] / t["sample_encoder"]["wall_s"]
+        rows.append(row)
         print(f"T = {length}: {rows[-1]}", flush=True)
     return rows
 
@@ -201,14 +223,17 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print(
-        "\n| T | COMET step CPU / wall (s) | sample step CPU / wall (s) | ratio CPU | ratio wall |"
+        "\n| T | COMET step CPU / wall (s) | sample step CPU / wall (s) | ratio CPU | ratio wall "
+        "| encoder passes only: COMET / sample CPU (s) | floor ratio CPU | floor ratio wall |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for r in steps:
         print(
             f"| {r['length']} | {r['comet_cpu_s']:.3f} / {r['comet_wall_s']:.3f} | "
             f"{r['sample_cpu_s']:.3f} / {r['sample_wall_s']:.3f} | {r['cpu_ratio']:.2f} | "
-            f"{r['wall_ratio']:.2f} |"
+            f"{r['wall_ratio']:.2f} | {r['comet_encoder_cpu_s']:.3f} / "
+            f"{r['sample_encoder_cpu_s']:.3f} | {r['encoder_cpu_ratio']:.2f} | "
+            f"{r['encoder_wall_ratio']:.2f} |"
         )
     if losses:
         print(
