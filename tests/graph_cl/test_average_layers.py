@@ -26,6 +26,7 @@ from graph_cl.grace import GRACE, GraceConfig
 from graph_cl.pot import POTConfig
 from graph_cl.two_view import kept_edge_weight
 from graph_cl.views import ViewConfig, drop_edges
+from shared.config import load_config
 from shared.errors import InputError
 from tests.graph_cl.fake_graph_files import write_acm
 
@@ -121,8 +122,6 @@ def test_methods_that_read_edges_refuse_a_weighted_graph(multiplex: Data) -> Non
 def test_the_config_refuses_merging_for_a_method_that_ignores_weights(
     method: str, overrides: list[str], multiplex: Data
 ) -> None:
-    from shared.config import load_config
-
     exp = load_config(
         GraphExperiment, None, [f"method={method}", "data.merge_layers=true", *overrides]
     )
