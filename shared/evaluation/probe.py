@@ -10,7 +10,10 @@ strength C is chosen from ``c_grid`` on held-out data only, never on the test sp
   training split (``c_grid`` with one value skips the search).
 
 The final model is refit on the whole training split with the chosen C and evaluated on the test
-split (ties in the search go to the smaller C, i.e. the stronger regularisation).
+split (ties in the search go to the smaller C, i.e. the stronger regularisation). When lbfgs stops
+at ``max_iter`` before converging in any of a call's fits, sklearn's per-fit warnings are replaced
+by one ``ConvergenceWarning`` naming ``max_iter``; its text does not change between calls, so a
+run that probes 20 splits prints it once.
 
 kNN (Wu et al. 2018, "Unsupervised Feature Learning via Non-Parametric Instance Discrimination"):
 with cosine similarities s_j between a test point and its k nearest training points N_k, class c
@@ -19,11 +22,14 @@ scores sum_{j in N_k} exp(s_j / t) 1[y_j = c] and the highest score is the predi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
@@ -86,18 +92,40 @@ def linear_probe(
         yva = labels(val_y, "val_y", xva.shape[0])
         _check_same_dim("train_x", xtr, "val_x", xva)
         yva_idx = _encode(yva, classes, "val_y")
-    if len(grid) == 1:
-        clf = _fit(xtr_s, ytr_idx, grid[0], max_iter, seed)
-    elif val_x is not None:
-        xva_s = scaler.transform(xva)
-        fits = [_fit(xtr_s, ytr_idx, c, max_iter, seed) for c in grid]
-        clf = fits[int(np.argmax([f.score(xva_s, yva_idx) for f in fits]))]
-    else:
-        best_c = _cross_validated_c(xtr, ytr_idx, grid, max_iter, seed)
-        clf = _fit(xtr_s, ytr_idx, best_c, max_iter, seed)
+    with _one_convergence_warning(max_iter):
+        if len(grid) == 1:
+            clf = _fit(xtr_s, ytr_idx, grid[0], max_iter, seed)
+        elif val_x is not None:
+            xva_s = scaler.transform(xva)
+            fits = [_fit(xtr_s, ytr_idx, c, max_iter, seed) for c in grid]
+            clf = fits[int(np.argmax([f.score(xva_s, yva_idx) for f in fits]))]
+        else:
+            best_c = _cross_validated_c(xtr, ytr_idx, grid, max_iter, seed)
+            clf = _fit(xtr_s, ytr_idx, best_c, max_iter, seed)
     prob = clf.predict_proba(xte_s)
     y_score = prob[:, 1] if classes.size == 2 else prob
     return {**classification_scores(yte_idx, y_score), "C": float(clf.C)}
+
+
+@contextmanager
+def _one_convergence_warning(max_iter: int) -> Iterator[None]:
+    """Swallow sklearn's per-fit ``ConvergenceWarning`` inside the block and warn once after it."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    stopped = False
+    for w in caught:
+        if issubclass(w.category, ConvergenceWarning):
+            stopped = True
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if stopped:
+        warnings.warn(
+            f"linear probe: lbfgs stopped at max_iter={max_iter} before converging in some fits; "
+            "their scores come from the last iterate (pass a larger max_iter for exact fits)",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
 
 
 def _fit(x: np.ndarray, y: np.ndarray, c: float, max_iter: int, seed: int) -> LogisticRegression:

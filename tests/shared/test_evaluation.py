@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (
     adjusted_rand_score,
@@ -146,6 +147,35 @@ def test_probe_errors_name_the_problem():
         linear_probe(x[:30], y[:30], x[30:], y[30:], val_x=x[30:])
     with pytest.raises(ValueError, match="per class"):
         linear_probe(x[:4], np.array([0, 0, 0, 1]), x[30:], y[30:] % 2)
+
+
+def test_probe_reports_unconverged_lbfgs_once_per_call_with_a_fixed_text():
+    """Fits capped at 2 lbfgs iterations: sklearn warns once per fit (5 C values x 4 fits each
+    without a validation split); the probe replaces them with one warning whose text is the same
+    on every call, and its scores are those of the capped fits."""
+    x, y = blobs(300, 3, 20, spread=0.5, seed=5)
+    for kwargs in ({}, {"val_x": x[200:250], "val_y": y[200:250]}):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = linear_probe(x[:200], y[:200], x[250:], y[250:], max_iter=2, **kwargs)
+        texts = [str(w.message) for w in caught]
+        assert texts == [
+            "linear probe: lbfgs stopped at max_iter=2 before converging in some fits; their "
+            "scores come from the last iterate (pass a larger max_iter for exact fits)"
+        ]
+        assert issubclass(caught[0].category, ConvergenceWarning)
+        assert caught[0].filename == __file__
+        scaler = StandardScaler().fit(x[:200])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            ref = LogisticRegression(C=out["C"], max_iter=2, random_state=0).fit(
+                scaler.transform(x[:200]), y[:200]
+            )
+        assert out["accuracy"] == ref.score(scaler.transform(x[250:]), y[250:])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        linear_probe(x[:200], y[:200], x[250:], y[250:])
+    assert caught == []
 
 
 def naive_knn(xtr, ytr, xte, k, t):
