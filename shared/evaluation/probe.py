@@ -11,9 +11,8 @@ strength C is chosen from ``c_grid`` on held-out data only, never on the test sp
 
 The final model is refit on the whole training split with the chosen C and evaluated on the test
 split (ties in the search go to the smaller C, i.e. the stronger regularisation). When lbfgs stops
-at ``max_iter`` before converging in any of a call's fits, sklearn's per-fit warnings are replaced
-by one ``ConvergenceWarning`` naming ``max_iter``; its text does not change between calls, so a
-run that probes 20 splits prints it once.
+at ``max_iter`` before converging in any of a call's fits, sklearn's multi-line warning per fit is
+replaced by one single-line ``ConvergenceWarning`` per call that names ``max_iter``.
 
 kNN (Wu et al. 2018, "Unsupervised Feature Learning via Non-Parametric Instance Discrimination"):
 with cosine similarities s_j between a test point and its k nearest training points N_k, class c

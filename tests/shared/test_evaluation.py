@@ -149,10 +149,10 @@ def test_probe_errors_name_the_problem():
         linear_probe(x[:4], np.array([0, 0, 0, 1]), x[30:], y[30:] % 2)
 
 
-def test_probe_reports_unconverged_lbfgs_once_per_call_with_a_fixed_text():
+def test_probe_reports_unconverged_lbfgs_in_one_line_per_call():
     """Fits capped at 2 lbfgs iterations: sklearn warns once per fit (5 C values x 4 fits each
-    without a validation split); the probe replaces them with one warning whose text is the same
-    on every call, and its scores are those of the capped fits."""
+    without a validation split); the probe replaces them with one single-line warning per call,
+    and its scores are those of the capped fits."""
     x, y = blobs(300, 3, 20, spread=0.5, seed=5)
     for kwargs in ({}, {"val_x": x[200:250], "val_y": y[200:250]}):
         with warnings.catch_warnings(record=True) as caught:
