@@ -29,7 +29,9 @@ of ``shared.evaluation``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,6 +44,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from shared.evaluation import cluster_scores, linear_probe, mean_std, partition_scores
+from shared.training.progress import EpochProgress
 
 _GRACE_C_GRID = 2.0 ** np.arange(-10, 10)
 _GRACE_CV_FOLDS = 5
@@ -99,9 +102,16 @@ def probe_random_splits(
     splits = random_splits(
         len(labels), cfg.random_splits, cfg.train_fraction, cfg.val_fraction, cfg.seed
     )
-    return mean_std(
-        [_probe(embeddings, labels, *split, cfg.seed + i) for i, split in enumerate(splits)]
-    )
+    progress = _splits_progress(splits, "evaluation: random-split probe")
+    runs = []
+    for i, (train, val, test) in enumerate(progress):
+        runs.append(_probe(embeddings, labels, train, val, test, cfg.seed + i))
+    return mean_std(runs)
+
+
+def _splits_progress(splits: Sequence[Any], desc: str) -> EpochProgress:
+    """A long evaluation (minutes on Computers / CS) reports its splits with an ETA."""
+    return EpochProgress(splits, desc=desc, enabled=True, unit="split")
 
 
 def _probe(
@@ -174,7 +184,7 @@ def probe_grace_protocol(
         )
     gen = torch.Generator().manual_seed(seed)
     runs = []
-    for _ in range(num_splits):
+    for _ in _splits_progress(range(num_splits), "evaluation: GRACE's script"):
         perm = torch.randperm(len(y), generator=gen).numpy()
         train, test = perm[:n_train], perm[n_train:]
         search = GridSearchCV(

@@ -1,5 +1,6 @@
-"""Feedback while an epoch runs: a tqdm bar with ETA on a terminal, a log line every 30 s
-elsewhere (CI, nohup, a file), nothing when ``trainer.progress`` is off.
+"""Feedback while an epoch (or any long loop, such as an evaluation over 20 splits) runs: a tqdm
+bar with ETA on a terminal, a log line every 30 s elsewhere (CI, nohup, a file), nothing when
+``trainer.progress`` is off.
 
     >>> bar = EpochProgress(range(3), desc="epoch 1/5", enabled=True)
     >>> for batch in bar:
@@ -36,6 +37,7 @@ class EpochProgress:
         enabled: ``trainer.progress``.
         terminal: draw a bar (default: whether stderr is a terminal); otherwise a log line is
             written at most every ``log_every_s`` seconds.
+        unit: what one item is called in the bar and the log line.
     """
 
     def __init__(
@@ -46,12 +48,14 @@ class EpochProgress:
         enabled: bool,
         terminal: bool | None = None,
         log_every_s: float = LOG_EVERY_S,
+        unit: str = "batch",
     ) -> None:
         self.batches = batches
         self.desc = desc
         self.enabled = enabled
         self.terminal = sys.stderr.isatty() if terminal is None else terminal
         self.log_every_s = log_every_s
+        self.unit = unit
         self.total = len(batches) if hasattr(batches, "__len__") else None  # type: ignore[arg-type]
         self.values: dict[str, str] = {}
         self._bar: Any = None
@@ -73,7 +77,7 @@ class EpochProgress:
                 self.batches,
                 total=self.total,
                 desc=self.desc,
-                unit="batch",
+                unit=self.unit,
                 leave=False,
                 dynamic_ncols=True,
             )
@@ -96,10 +100,10 @@ class EpochProgress:
         parts = [self.desc]
         if self.total:
             eta = elapsed / done * (self.total - done)
-            parts.append(f"batch {done}/{self.total} ({100 * done / self.total:.0f}%)")
+            parts.append(f"{self.unit} {done}/{self.total} ({100 * done / self.total:.0f}%)")
             parts.append(f"elapsed {format_duration(elapsed)}, ETA {format_duration(eta)}")
         else:
-            parts.append(f"batch {done}, elapsed {format_duration(elapsed)}")
-        parts.append(f"{done / max(elapsed, 1e-9):.3g} batch/s")
+            parts.append(f"{self.unit} {done}, elapsed {format_duration(elapsed)}")
+        parts.append(f"{done / max(elapsed, 1e-9):.3g} {self.unit}/s")
         parts += [f"{k} {v}" for k, v in self.values.items()]
         return "  ".join(parts)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -12,6 +15,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.multiclass import OneVsRestClassifier
 from torch_geometric.data import Data
 
+import shared.training.progress as progress
 from graph_cl.evaluation import (
     EvalConfig,
     evaluate_embeddings,
@@ -50,6 +54,21 @@ def test_label_embeddings_score_perfectly() -> None:
     assert out["public_accuracy"] == 1.0 and out["kmeans_nmi"] == pytest.approx(1.0)
     assert out["community_nmi"] == pytest.approx(1.0)
     assert out["kmeans_acc"] == out["community_acc"] == 1.0  # a relabelled partition is perfect
+
+
+def test_evaluations_report_their_splits_with_an_eta(caplog, monkeypatch) -> None:
+    """A Computers / CS evaluation runs for minutes: each protocol logs its split count and ETA
+    (a clock that advances 31 s per reading stands in for the 30 s between log lines)."""
+    clock = itertools.count(0.0, 31.0)
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: next(clock))
+    y = torch.arange(200) % 2
+    emb = F.one_hot(y, 2).float() + torch.randn(200, 2, generator=torch.Generator().manual_seed(0))
+    with caplog.at_level(logging.INFO, logger="contrast"):
+        probe_grace_protocol(emb, y, num_splits=3, seed=0)
+        probe_random_splits(emb, y, EvalConfig(random_splits=2))
+    assert "evaluation: GRACE's script  split 1/3 (33%)  elapsed 00:31, ETA 01:02" in caplog.text
+    assert "evaluation: GRACE's script  split 3/3 (100%)" in caplog.text
+    assert "evaluation: random-split probe  split 2/2 (100%)" in caplog.text
 
 
 def test_public_split_needs_masks_and_labels() -> None:
